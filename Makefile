@@ -1,0 +1,31 @@
+# The verbs of the Tekup platform. `make` alone lists them.
+SHELL := bash
+.DEFAULT_GOAL := help
+PLATFORM := scripts/platform.sh
+
+.PHONY: help run down status test lint fmt check install clean-cache
+
+help: ## list the verbs
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: ## start the local platform: PostgreSQL + pgvector, the broker and all six services
+	@bash $(PLATFORM) run
+
+down: ## stop everything `make run` started
+	@bash $(PLATFORM) down
+
+status: ## readiness of each service of `make run`
+	@bash $(PLATFORM) status
+
+test: ## run every test against its own PostgreSQL and broker, then tear them down
+	@bash $(PLATFORM) test $(ARGS)
+
+lint: ## rustfmt check and clippy with warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt: ## format the code
+	cargo fmt --all
+
+install: ## install PostgreSQL and the broker into the cache (make run/test do it too)
+	@bash $(PLATFORM) install

@@ -1,0 +1,94 @@
+//! `tekup`: operations on the platform's database.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tekup_db::{Service, provision};
+
+#[derive(Parser)]
+#[command(name = "tekup", version, about = "Operations on the Tekup platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the database, the six schemas and the six service roles (idempotent).
+    ///
+    /// Each role's password comes from `TEKUP_<SERVICE>_DB_PASSWORD` when set, otherwise from
+    /// `<password-dir>/<service>`; a missing file is created with a new random password (mode
+    /// 0600), so running again keeps the passwords.
+    Provision {
+        /// An administrator's URL to any database of the cluster.
+        #[arg(long, env = "TEKUP_ADMIN_URL", hide_env_values = true)]
+        admin_url: String,
+        /// The platform's database.
+        #[arg(long, default_value = "tekup")]
+        database: String,
+        /// Where the service roles' passwords are kept.
+        #[arg(long)]
+        password_dir: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Provision {
+            admin_url,
+            database,
+            password_dir,
+        } => {
+            let passwords = Service::ALL
+                .iter()
+                .map(|service| Ok((*service, password(password_dir.as_deref(), *service)?)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            provision::roles(&admin_url, &passwords)
+                .await
+                .context("creating the service roles")?;
+            if provision::create_database(&admin_url, &database).await? {
+                eprintln!("created database {database}");
+            }
+            let (base, _) = admin_url
+                .rsplit_once('/')
+                .context("the admin URL names no database")?;
+            provision::schemas(&format!("{base}/{database}"))
+                .await
+                .context("creating the schemas")?;
+            eprintln!(
+                "provisioned {database}: schemas and roles for {}",
+                Service::ALL.map(|s| s.name()).join(", ")
+            );
+            Ok(())
+        }
+    }
+}
+
+fn password(dir: Option<&Path>, service: Service) -> anyhow::Result<String> {
+    let variable = format!("TEKUP_{}_DB_PASSWORD", service.name().to_uppercase());
+    if let Ok(password) = std::env::var(&variable) {
+        return Ok(password);
+    }
+    let dir = dir
+        .with_context(|| format!("no password for {service}: set {variable} or --password-dir"))?;
+    let path = dir.join(service.name());
+    if let Ok(existing) = fs::read_to_string(&path) {
+        return Ok(existing.trim().to_owned());
+    }
+    fs::create_dir_all(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    let password = uuid::Uuid::new_v4().simple().to_string();
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut file| file.write_all(password.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(password)
+}

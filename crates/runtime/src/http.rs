@@ -1,0 +1,185 @@
+//! The HTTP server every service runs, built the same way by `main` and by the tests.
+
+mod context;
+pub mod endpoints;
+pub mod request_id;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, error, web};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use tekup_db::{Pool, Service};
+use utoipa::OpenApi;
+
+use crate::{Problem, ServiceApp, Settings};
+use endpoints::{OpenApiJson, ServiceName};
+
+/// A service, bound to its port and ready to serve.
+pub struct Application {
+    service: Service,
+    host: String,
+    port: u16,
+    server: Server,
+    pool: Pool,
+}
+
+impl Application {
+    /// Migrates the service's schema, then binds the listener. With port 0 a free port is
+    /// chosen; [`Application::port`] tells which.
+    pub async fn build<S: ServiceApp>(settings: Settings<S::Config>) -> anyhow::Result<Self> {
+        let service = S::SERVICE;
+        // Install the recorder before the first request is counted.
+        crate::metrics::handle();
+        let pool = tekup_db::pool::pool(&settings.database, service)?;
+        if settings.database.migrate_on_start {
+            let url = settings.database.url.expose_secret();
+            let applied = migrate_when_reachable(url, service, &settings.database).await?;
+            if !applied.is_empty() {
+                tracing::info!(versions = ?applied, "migrated schema {}", service.schema());
+            }
+        }
+
+        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{} (http.host / http.port)",
+                    settings.http.host, settings.http.port
+                )
+            })?;
+        let port = listener.local_addr()?.port();
+
+        let own = S::openapi();
+        let mut doc = endpoints::OperationsApi::openapi();
+        doc.info.description = own.info.description.clone();
+        doc.merge(own);
+        doc.info.title = format!("tekup {service}");
+        doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        let doc = web::Data::new(OpenApiJson(Arc::new(doc.to_pretty_json()?)));
+        let name = web::Data::new(ServiceName(service.name()));
+        let pool_data = web::Data::new(pool.clone());
+        let app_config = web::Data::new(settings.app.clone());
+        let json_limit = settings.http.json_limit_bytes;
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(context::middleware))
+                .app_data(json_config(json_limit))
+                .app_data(path_config())
+                .app_data(query_config())
+                .app_data(doc.clone())
+                .app_data(name.clone())
+                .app_data(pool_data.clone())
+                .app_data(app_config.clone())
+                .route("/healthz", web::get().to(endpoints::healthz))
+                .route("/readyz", web::get().to(endpoints::readyz))
+                .route("/metrics", web::get().to(endpoints::metrics))
+                .route("/openapi.json", web::get().to(endpoints::openapi_json))
+                .configure(S::routes)
+                .default_service(web::to(endpoints::not_found))
+        })
+        .shutdown_timeout(settings.http.shutdown_timeout_secs)
+        .listen(listener)?;
+        if let Some(workers) = settings.http.workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            service,
+            host: settings.http.host,
+            port,
+            server: server.run(),
+            pool,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}:{}", self.host, self.port)
+    }
+
+    pub fn service(&self) -> Service {
+        self.service
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// A handle that stops the server gracefully (what SIGTERM does).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT or [`Application::handle`]`.stop(true)`, then lets in-flight
+    /// requests finish (up to `http.shutdown_timeout_secs`).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// At start-up the database may still be coming up (the local platform starts everything at
+/// once): retry until `database.startup_wait_ms` has passed, then give up with the cause.
+async fn migrate_when_reachable(
+    url: &str,
+    service: Service,
+    config: &tekup_db::DatabaseConfig,
+) -> anyhow::Result<Vec<String>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(config.startup_wait_ms);
+    loop {
+        match tekup_db::migrate::run(url, service).await {
+            Err(tekup_db::DbError::Unavailable(cause))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(error = %cause, "database not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => {
+                return other
+                    .with_context(|| format!("cannot migrate schema {}", service.schema()));
+            }
+        }
+    }
+}
+
+fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| {
+            let problem = match &err {
+                error::JsonPayloadError::ContentType => Problem::new(
+                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported-media-type",
+                    "Send the body as application/json.".to_owned(),
+                ),
+                error::JsonPayloadError::Overflow { limit }
+                | error::JsonPayloadError::OverflowKnownLength { limit, .. } => Problem::new(
+                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload-too-large",
+                    format!("The body is larger than {limit} bytes."),
+                ),
+                error::JsonPayloadError::Deserialize(cause) => {
+                    Problem::bad_request(format!("Invalid JSON body: {cause}"))
+                }
+                other => Problem::bad_request(format!("Invalid body: {other}")),
+            };
+            problem.into()
+        })
+}
+
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default()
+        .error_handler(|err, _req| Problem::not_found(format!("Invalid path: {err}")).into())
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        Problem::bad_request(format!("Invalid query string: {err}")).into()
+    })
+}

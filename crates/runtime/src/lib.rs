@@ -1,0 +1,84 @@
+//! What every service runs on, so that a service's `main.rs` is one line:
+//!
+//! ```ignore
+//! fn main() -> std::process::ExitCode {
+//!     tekup_runtime::main::<crm::Crm>()
+//! }
+//! ```
+//!
+//! - [`settings`]: defaults → optional file → `TEKUP__<SERVICE>__...` environment; a bad value
+//!   stops start-up with a message naming the key;
+//! - [`telemetry`]: tracing to stdout (text or JSON), OpenTelemetry export when configured;
+//! - [`http`]: the actix-web server with request ids, access spans, problem+json errors,
+//!   `/healthz`, `/readyz`, `/metrics` and `/openapi.json`, and graceful shutdown.
+
+pub mod http;
+pub mod metrics;
+pub mod problem;
+pub mod settings;
+pub mod telemetry;
+
+use anyhow::Context;
+use serde::de::DeserializeOwned;
+pub use tekup_db::Service;
+
+pub use crate::http::Application;
+pub use crate::problem::Problem;
+pub use crate::settings::Settings;
+
+/// A service of the platform: its identity, its own configuration section and its routes.
+pub trait ServiceApp: 'static {
+    /// Which service this is; decides the schema, role, default port and config prefix.
+    const SERVICE: Service;
+
+    /// The service's own configuration, read from the `app` section
+    /// (`TEKUP__<SERVICE>__APP__...`).
+    type Config: DeserializeOwned + Default + Clone + Send + Sync + 'static;
+
+    /// The service's part of the OpenAPI document (the runtime adds its own endpoints).
+    fn openapi() -> utoipa::openapi::OpenApi;
+
+    /// Registers the service's routes.
+    fn routes(cfg: &mut actix_web::web::ServiceConfig);
+}
+
+/// A configuration section for services that have no settings of their own yet.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoConfig {}
+
+/// Runs a service: loads its settings, starts telemetry, migrates its schema, serves HTTP until
+/// SIGTERM or SIGINT, then finishes in-flight requests and flushes telemetry. A failure prints
+/// its cause chain on one line and exits non-zero.
+pub fn main<S: ServiceApp>() -> std::process::ExitCode {
+    match serve::<S>() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "{} stopped on an error",
+                S::SERVICE
+            );
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve<S: ServiceApp>() -> anyhow::Result<()> {
+    let settings = Settings::<S::Config>::load(S::SERVICE)
+        .with_context(|| format!("{} cannot start: invalid configuration", S::SERVICE))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let _telemetry = telemetry::init(S::SERVICE.name(), &settings.telemetry)
+            .context("cannot start telemetry")?;
+        let app = Application::build::<S>(settings).await?;
+        tracing::info!(url = %app.url(), "{} is listening", S::SERVICE);
+        app.run_until_stopped().await?;
+        tracing::info!("{} stopped", S::SERVICE);
+        Ok(())
+    })
+}

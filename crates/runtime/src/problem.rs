@@ -1,0 +1,229 @@
+//! RFC 9457 problem details: the one error body every endpoint answers with.
+//!
+//! Client errors say precisely what is wrong. Server errors say nothing internal: the cause is
+//! logged with the request id, and the body carries only that id so the two can be matched.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use tekup_db::DbError;
+use utoipa::ToSchema;
+
+use crate::http::request_id;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// An error response (`application/problem+json`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem; stable, so clients can branch on it.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this occurrence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The request id, to quote when reporting the problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Per-field validation errors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field, as a JSON pointer-like path (`address.zipcode`).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Problem {
+    /// A problem of the given status; `code` becomes the last segment of the type URI.
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<Option<String>>) -> Self {
+        Self {
+            kind: format!("https://problems.tekup.dk/{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            request_id: request_id::current(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", detail.into())
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut problem = Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", detail);
+        problem.errors = errors;
+        problem
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail.into())
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail.into())
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", detail.into())
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", detail.into())
+    }
+
+    /// A dependency (database, broker) is unreachable; retrying later may succeed.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            detail.into(),
+        )
+    }
+
+    /// A failure the client cannot act on. Logs `cause` with the request id; the body says
+    /// nothing about it.
+    pub fn internal(cause: &dyn fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The server could not complete the request. Quote the request id when reporting it."
+                .to_owned(),
+        )
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status, self.title)?;
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .insert_header(ContentType(mime_problem()))
+            .json(self)
+    }
+}
+
+fn mime_problem() -> actix_web::mime::Mime {
+    CONTENT_TYPE
+        .parse()
+        .unwrap_or(actix_web::mime::APPLICATION_JSON)
+}
+
+impl From<DbError> for Problem {
+    fn from(err: DbError) -> Self {
+        use diesel::result::DatabaseErrorKind::{
+            CheckViolation, ForeignKeyViolation, UniqueViolation,
+        };
+        use diesel::result::Error::{DatabaseError, NotFound};
+        match err {
+            DbError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Problem::unavailable("The database is unavailable; try again shortly.")
+            }
+            DbError::Query(NotFound) => Problem::not_found("No such resource."),
+            DbError::Query(DatabaseError(kind, info)) => match kind {
+                UniqueViolation => Problem::conflict(conflict_detail(info.constraint_name())),
+                ForeignKeyViolation => Problem::validation(vec![FieldError::new(
+                    info.constraint_name().unwrap_or("reference"),
+                    "refers to something that does not exist",
+                )]),
+                CheckViolation => Problem::validation(vec![FieldError::new(
+                    info.constraint_name().unwrap_or("value"),
+                    "violates a constraint",
+                )]),
+                _ => Problem::internal(&info.message()),
+            },
+            other => Problem::internal(&other),
+        }
+    }
+}
+
+fn conflict_detail(constraint: Option<&str>) -> String {
+    match constraint {
+        Some(name) => format!("A resource with the same unique value already exists ({name})."),
+        None => "A resource with the same unique value already exists.".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::to_bytes;
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_problem_renders_as_problem_json() {
+        let response = Problem::not_found("No company 12345678.").error_response();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            response.headers().get("content-type").unwrap(),
+            CONTENT_TYPE
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(response.into_body()).await.unwrap()).unwrap();
+        assert_eq!(body["status"], 404);
+        assert_eq!(body["type"], "https://problems.tekup.dk/not-found");
+        assert_eq!(body["detail"], "No company 12345678.");
+    }
+
+    #[test]
+    fn an_internal_problem_hides_its_cause() {
+        let problem = Problem::internal(&"relation \"crm.secret\" does not exist");
+        assert_eq!(problem.status, 500);
+        let body = serde_json::to_string(&problem).unwrap();
+        assert!(!body.contains("crm.secret"), "{body}");
+    }
+
+    #[test]
+    fn validation_lists_every_field() {
+        let problem = Problem::validation(vec![
+            FieldError::new("cvr", "must be 8 digits"),
+            FieldError::new("name", "must not be empty"),
+        ]);
+        assert_eq!(problem.status, 422);
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("cvr: must be 8 digits; name: must not be empty")
+        );
+    }
+}

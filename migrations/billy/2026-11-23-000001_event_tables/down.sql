@@ -1,0 +1,2 @@
+DROP TABLE billy.inbox;
+DROP TABLE billy.outbox;

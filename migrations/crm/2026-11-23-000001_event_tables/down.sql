@@ -1,0 +1,2 @@
+DROP TABLE crm.inbox;
+DROP TABLE crm.outbox;

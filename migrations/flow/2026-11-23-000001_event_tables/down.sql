@@ -1,0 +1,2 @@
+DROP TABLE flow.inbox;
+DROP TABLE flow.outbox;

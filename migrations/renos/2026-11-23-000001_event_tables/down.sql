@@ -1,0 +1,2 @@
+DROP TABLE renos.inbox;
+DROP TABLE renos.outbox;

@@ -1,0 +1,2 @@
+DROP TABLE shared.inbox;
+DROP TABLE shared.outbox;

@@ -1,0 +1,2 @@
+DROP TABLE vault.inbox;
+DROP TABLE vault.outbox;

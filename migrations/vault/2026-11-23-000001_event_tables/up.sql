@@ -1,0 +1,28 @@
+-- Transactional outbox: a row is written in the same transaction as the change it announces,
+-- and a relay publishes it to Kafka afterwards. Unpublished rows are found through a small
+-- partial index; published rows are deleted by the relay's housekeeping.
+CREATE TABLE vault.outbox (
+    id            uuid        PRIMARY KEY,              -- the event id (UUIDv7, time-ordered)
+    topic         text        NOT NULL,
+    event_type    text        NOT NULL,
+    aggregate_id  text        NOT NULL,                 -- Kafka key: one aggregate, one partition
+    org_id        uuid,
+    payload       bytea       NOT NULL,                 -- the encoded protobuf envelope
+    traceparent   text,                                 -- W3C trace context of the writer
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    published_at  timestamptz,
+    attempts      integer     NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    last_error    text
+);
+CREATE INDEX outbox_unpublished_idx ON vault.outbox (created_at, id) WHERE published_at IS NULL;
+
+-- Idempotent consumption: the id of every applied event, written in the same transaction as the
+-- handler's effects, so a redelivered event is recognised and skipped.
+CREATE TABLE vault.inbox (
+    event_id      uuid        NOT NULL,
+    consumer      text        NOT NULL,
+    topic         text        NOT NULL,
+    event_type    text        NOT NULL,
+    processed_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, event_id)
+);

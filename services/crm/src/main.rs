@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    tekup_runtime::main::<crm::Crm>()
+}
