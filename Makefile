@@ -3,7 +3,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 PLATFORM := scripts/platform.sh
 
-.PHONY: help run down status test lint fmt check install clean-cache
+.PHONY: help run down clean status test lint fmt install
 
 help: ## list the verbs
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -13,6 +13,9 @@ run: ## start the local platform: PostgreSQL + pgvector, the broker and all six 
 
 down: ## stop everything `make run` started
 	@bash $(PLATFORM) down
+
+clean: ## stop the local platform and delete its data (database, broker state, secrets)
+	@bash $(PLATFORM) clean
 
 status: ## readiness of each service of `make run`
 	@bash $(PLATFORM) status

@@ -5,6 +5,7 @@
 #   platform.sh install            install what is missing (idempotent)
 #   platform.sh run                the local platform: infrastructure + six services
 #   platform.sh down               stop everything `run` started
+#   platform.sh clean              stop, and delete the local platform's data
 #   platform.sh status             what is running
 #   platform.sh test [ARGS...]     isolated infrastructure, the test suite, teardown
 #
@@ -218,6 +219,10 @@ run_platform() {
     "$bin/tekup" provision --database tekup --password-dir "$RUN_STATE/secrets"
 
   mkdir -p "$RUN_STATE/logs"
+  local token_file=$RUN_STATE/secrets/operator-token
+  if [[ ! -f $token_file ]]; then
+    (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$token_file")
+  fi
   for service in "${SERVICES[@]}"; do
     local pidfile=$RUN_STATE/$service.pid
     if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
@@ -227,6 +232,10 @@ run_platform() {
     env "TEKUP__${upper}__HTTP__PORT=$(service_port "$service")" \
       "TEKUP__${upper}__DATABASE__URL=postgres://tekup_$service:$(cat "$RUN_STATE/secrets/$service")@127.0.0.1:$RUN_PG_PORT/tekup" \
       "TEKUP__${upper}__TELEMETRY__LOG_FORMAT=json" \
+      "TEKUP__${upper}__EVENTS__BROKERS=127.0.0.1:$RUN_KAFKA_PORT" \
+      "TEKUP__${upper}__EVENTS__SESSION_TIMEOUT_MS=3000" \
+      "TEKUP__${upper}__EVENTS__BATCH_MAX_MESSAGES=1" \
+      $([[ $service == shared ]] && echo "TEKUP__SHARED__APP__ADMIN_TOKEN=$(cat "$token_file")") \
       setsid "$bin/$service" >>"$RUN_STATE/logs/$service.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
   done
@@ -251,6 +260,7 @@ run_platform() {
   done
   printf '  %-7s postgres://127.0.0.1:%s/tekup   (admin password: %s)\n' postgres "$RUN_PG_PORT" "$RUN_STATE/admin.password"
   printf '  %-7s 127.0.0.1:%s\n' kafka "$RUN_KAFKA_PORT"
+  echo "Operator token (Authorization: Bearer ... on shared's /v1/organizations): $token_file"
   echo "Logs: $RUN_STATE/logs/   Stop: make down"
 }
 
@@ -259,6 +269,12 @@ down_platform() {
   stop_pidfile "$RUN_STATE/tansu.pid"
   [[ -x $PG_BIN/pg_ctl ]] && pg_stop "$RUN_STATE"
   log "stopped"
+}
+
+clean_platform() {
+  down_platform
+  rm -rf "$RUN_STATE"
+  log "removed the local platform's data ($RUN_STATE)"
 }
 
 status_platform() {
@@ -299,6 +315,7 @@ case ${1:-} in
   install) install_all ;;
   run) run_platform ;;
   down) down_platform ;;
+  clean) clean_platform ;;
   status) status_platform ;;
   test) shift; test_platform "$@" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;

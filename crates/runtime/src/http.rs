@@ -16,8 +16,9 @@ use secrecy::ExposeSecret;
 use tekup_db::{Pool, Service};
 use utoipa::OpenApi;
 
+use crate::background::Background;
 use crate::{Problem, ServiceApp, Settings};
-use endpoints::{OpenApiJson, ServiceName};
+use endpoints::{OpenApiJson, Readiness, ServiceName};
 
 /// A service, bound to its port and ready to serve.
 pub struct Application {
@@ -26,6 +27,8 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: Pool,
+    background: Background,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -60,8 +63,14 @@ impl Application {
         doc.info.title = format!("tekup {service}");
         doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
         let doc = web::Data::new(OpenApiJson(Arc::new(doc.to_pretty_json()?)));
+        let background = Background::start::<S>(&settings, &pool)?;
+        let readiness = web::Data::new(Readiness {
+            pool: pool.clone(),
+            producer: background.producer.clone(),
+        });
         let name = web::Data::new(ServiceName(service.name()));
         let pool_data = web::Data::new(pool.clone());
+        let service_data = web::Data::new(service);
         let app_config = web::Data::new(settings.app.clone());
         let json_limit = settings.http.json_limit_bytes;
 
@@ -74,6 +83,8 @@ impl Application {
                 .app_data(doc.clone())
                 .app_data(name.clone())
                 .app_data(pool_data.clone())
+                .app_data(service_data.clone())
+                .app_data(readiness.clone())
                 .app_data(app_config.clone())
                 .route("/healthz", web::get().to(endpoints::healthz))
                 .route("/readyz", web::get().to(endpoints::readyz))
@@ -93,6 +104,8 @@ impl Application {
             port,
             server: server.run(),
             pool,
+            background,
+            shutdown_timeout: Duration::from_secs(settings.http.shutdown_timeout_secs),
         })
     }
 
@@ -119,9 +132,20 @@ impl Application {
 
     /// Serves until SIGTERM/SIGINT or [`Application::handle`]`.stop(true)`, then lets in-flight
     /// requests finish (up to `http.shutdown_timeout_secs`).
+    /// Background work (relay, consumers) stops after the server, so events written by the
+    /// last requests are still relayed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.background.stop(self.shutdown_timeout).await;
+        served
     }
+}
+
+/// Checks a connection out of the pool; an exhausted or unreachable database is a 503.
+pub async fn checkout(pool: &Pool) -> Result<tekup_db::Conn, Problem> {
+    pool.get()
+        .await
+        .map_err(|err| Problem::from(tekup_db::DbError::from(err)))
 }
 
 /// At start-up the database may still be coming up (the local platform starts everything at

@@ -12,8 +12,10 @@
 //! - [`http`]: the actix-web server with request ids, access spans, problem+json errors,
 //!   `/healthz`, `/readyz`, `/metrics` and `/openapi.json`, and graceful shutdown.
 
+mod background;
 pub mod http;
 pub mod metrics;
+pub mod pagination;
 pub mod problem;
 pub mod settings;
 pub mod telemetry;
@@ -40,6 +42,16 @@ pub trait ServiceApp: 'static {
 
     /// Registers the service's routes.
     fn routes(cfg: &mut actix_web::web::ServiceConfig);
+
+    /// Topics this service publishes to; created at start-up when missing.
+    fn topics() -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The event handlers this service runs.
+    fn subscriptions() -> Vec<tekup_events::Subscription> {
+        Vec::new()
+    }
 }
 
 /// A configuration section for services that have no settings of their own yet.

@@ -20,10 +20,11 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
     /// A URI naming the kind of problem; stable, so clients can branch on it.
-    #[serde(rename = "type")]
-    pub kind: String,
+    #[serde(rename = "type", serialize_with = "type_uri")]
+    #[schema(value_type = String, example = "https://problems.tekup.dk/validation")]
+    pub code: &'static str,
     /// A short summary of the kind of problem.
-    pub title: String,
+    pub title: &'static str,
     /// The HTTP status code.
     pub status: u16,
     /// What went wrong in this occurrence.
@@ -57,10 +58,10 @@ impl FieldError {
 
 impl Problem {
     /// A problem of the given status; `code` becomes the last segment of the type URI.
-    pub fn new(status: StatusCode, code: &str, detail: impl Into<Option<String>>) -> Self {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<Option<String>>) -> Self {
         Self {
-            kind: format!("https://problems.tekup.dk/{code}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            code,
+            title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail: detail.into(),
             request_id: request_id::current(),
@@ -119,6 +120,10 @@ impl Problem {
                 .to_owned(),
         )
     }
+}
+
+fn type_uri<S: serde::Serializer>(code: &&'static str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("https://problems.tekup.dk/{code}"))
 }
 
 impl fmt::Display for Problem {

@@ -12,6 +12,7 @@ use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tekup_db::{DatabaseConfig, Service};
+use tekup_events::EventsConfig;
 
 use crate::telemetry::TelemetrySettings;
 
@@ -25,6 +26,8 @@ pub struct Settings<A> {
     pub database: DatabaseConfig,
     #[serde(default)]
     pub telemetry: TelemetrySettings,
+    #[serde(default)]
+    pub events: EventsConfig,
     /// The service's own section.
     #[serde(default)]
     pub app: A,

@@ -99,9 +99,12 @@ pub fn init(service: &str, settings: &TelemetrySettings) -> anyhow::Result<Telem
     Ok(TelemetryGuard { provider })
 }
 
-/// For tests: logs to the test output when `TEST_LOG` is set, and installs the propagator so
-/// trace context crosses HTTP and Kafka as in production. Safe to call many times.
+/// For tests: logs to the test output when `TEST_LOG` is set, and always records spans with
+/// OpenTelemetry ids and installs the propagator, so trace context crosses HTTP and Kafka as in
+/// production. Safe to call many times.
 pub fn init_for_tests() {
+    use tracing_subscriber::filter::LevelFilter;
+
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         global::set_text_map_propagator(TraceContextPropagator::new());
@@ -113,9 +116,16 @@ pub fn init_for_tests() {
             Ok(directive) => EnvFilter::new(directive),
         };
         let _ = tracing_subscriber::registry()
-            .with(filter)
-            .with(tracing_subscriber::fmt::layer().with_test_writer())
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_test_writer()
+                    .with_filter(filter),
+            )
+            .with(
+                tracing_opentelemetry::layer()
+                    .with_tracer(provider.tracer("test"))
+                    .with_filter(LevelFilter::INFO),
+            )
             .try_init();
     });
 }

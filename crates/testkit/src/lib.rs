@@ -7,11 +7,14 @@
 //! The cluster is named by `TEKUP_TEST_PG_URL` (an administrator's URL); `make test` sets it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use tekup_db::provision::{ident, literal};
 use tekup_db::{Service, migrate, provision};
+use tekup_events::EventsConfig;
 use tekup_runtime::{Application, ServiceApp, Settings};
 
 /// Every service role's password in test clusters (which listen on loopback only and live for
@@ -35,6 +38,7 @@ impl TestDb {
     /// Clones a fresh database from the migrated template (building the template first if no
     /// test has yet).
     pub async fn new() -> anyhow::Result<Self> {
+        tekup_runtime::telemetry::init_for_tests();
         let admin = admin_url()?;
         let template = ensure_template(&admin).await?;
         let name = format!("test_{}", uuid::Uuid::now_v7().simple());
@@ -69,6 +73,47 @@ impl TestDb {
     /// This database as the administrator.
     pub fn admin_url(&self) -> anyhow::Result<String> {
         with_database(&admin_url()?, &self.name)
+    }
+
+    /// Event settings for this database's services: the test broker, and a namespace of this
+    /// database's own, so topics and consumer groups of concurrent tests never meet. Events are
+    /// off when `make test` did not start a broker.
+    pub fn events(&self) -> EventsConfig {
+        EventsConfig {
+            brokers: std::env::var("TEKUP_TEST_KAFKA_BROKERS").unwrap_or_default(),
+            namespace: format!("{}.", self.name),
+            session_timeout_ms: 1_000,
+            max_poll_interval_ms: 5_000,
+            relay_poll_interval_ms: 200,
+            retry_backoff_ms: 20,
+            batch_max_messages: 1,
+            ..EventsConfig::default()
+        }
+    }
+
+    /// A pool of `service`'s role on this database.
+    pub fn pool(&self, service: Service) -> anyhow::Result<tekup_db::Pool> {
+        let config = tekup_db::DatabaseConfig {
+            url: self.url(service).into(),
+            pool_size: 4,
+            ..Default::default()
+        };
+        Ok(tekup_db::pool::pool(&config, service)?)
+    }
+}
+
+/// Polls `check` until it holds or `timeout` passes; panics naming `what` on time-out.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check().await {
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -157,7 +202,7 @@ async fn build_template(
 pub struct TestApp {
     pub url: String,
     pub client: reqwest::Client,
-    pub db: TestDb,
+    pub db: Arc<TestDb>,
     handle: actix_web_handle::Handle,
 }
 
@@ -193,13 +238,14 @@ impl TestApp {
 /// Starts service `S` on its own fresh database with `overrides` applied on top of the test
 /// settings (environment-style keys without the prefix, e.g. `("HTTP__WORKERS", "1")`).
 pub async fn spawn_app<S: ServiceApp>(overrides: &[(&str, &str)]) -> anyhow::Result<TestApp> {
-    let db = TestDb::new().await?;
+    let db = Arc::new(TestDb::new().await?);
     spawn_app_on::<S>(db, overrides).await
 }
 
-/// Starts service `S` on an existing test database.
+/// Starts service `S` on an existing test database, which several services may share (each
+/// in its own schema) to exchange events.
 pub async fn spawn_app_on<S: ServiceApp>(
-    db: TestDb,
+    db: Arc<TestDb>,
     overrides: &[(&str, &str)],
 ) -> anyhow::Result<TestApp> {
     tekup_runtime::telemetry::init_for_tests();
@@ -210,6 +256,26 @@ pub async fn spawn_app_on<S: ServiceApp>(
         (format!("{prefix}DATABASE__URL"), db.url(S::SERVICE)),
         (format!("{prefix}DATABASE__POOL_SIZE"), "4".to_owned()),
     ]);
+    let events = db.events();
+    if events.enabled() {
+        for (key, value) in [
+            ("BROKERS", events.brokers.clone()),
+            ("NAMESPACE", events.namespace.clone()),
+            ("SESSION_TIMEOUT_MS", events.session_timeout_ms.to_string()),
+            (
+                "MAX_POLL_INTERVAL_MS",
+                events.max_poll_interval_ms.to_string(),
+            ),
+            (
+                "RELAY_POLL_INTERVAL_MS",
+                events.relay_poll_interval_ms.to_string(),
+            ),
+            ("RETRY_BACKOFF_MS", events.retry_backoff_ms.to_string()),
+            ("BATCH_MAX_MESSAGES", events.batch_max_messages.to_string()),
+        ] {
+            env.insert(format!("{prefix}EVENTS__{key}"), value);
+        }
+    }
     for (key, value) in overrides {
         env.insert(format!("{prefix}{key}"), (*value).to_owned());
     }

@@ -115,7 +115,7 @@ async fn readiness_answers_503_problem_while_the_database_is_unreachable() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let url = format!("postgres://tekup_crm:x@127.0.0.1:{port}/tekup");
-    let db = TestDb::new().await.unwrap();
+    let db = std::sync::Arc::new(TestDb::new().await.unwrap());
     let app = spawn_app_on::<crm::Crm>(
         db,
         &[

@@ -9,12 +9,22 @@ CREATE TABLE renos.outbox (
     org_id        uuid,
     payload       bytea       NOT NULL,                 -- the encoded protobuf envelope
     traceparent   text,                                 -- W3C trace context of the writer
-    created_at    timestamptz NOT NULL DEFAULT now(),
+    created_at    timestamptz NOT NULL DEFAULT clock_timestamp(), -- insert time, not tx start
     published_at  timestamptz,
     attempts      integer     NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     last_error    text
 );
 CREATE INDEX outbox_unpublished_idx ON renos.outbox (created_at, id) WHERE published_at IS NULL;
+CREATE INDEX outbox_published_idx ON renos.outbox (published_at) WHERE published_at IS NOT NULL;
+
+-- Wakes the relay as soon as a transaction that wrote events commits (nothing on rollback).
+CREATE FUNCTION renos.outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('renos_outbox', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER outbox_notify AFTER INSERT ON renos.outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION renos.outbox_notify();
 
 -- Idempotent consumption: the id of every applied event, written in the same transaction as the
 -- handler's effects, so a redelivered event is recognised and skipped.
@@ -24,5 +34,6 @@ CREATE TABLE renos.inbox (
     topic         text        NOT NULL,
     event_type    text        NOT NULL,
     processed_at  timestamptz NOT NULL DEFAULT now(),
+    trace_id      text,                                 -- the trace the consumer's span joined
     PRIMARY KEY (consumer, event_id)
 );

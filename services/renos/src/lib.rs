@@ -3,6 +3,7 @@
 //! Owns the `renos` schema; talks to the other services only through Kafka events.
 
 use actix_web::web;
+use tekup_events::Subscription;
 use tekup_runtime::{NoConfig, Service, ServiceApp};
 use utoipa::OpenApi;
 
@@ -24,4 +25,8 @@ impl ServiceApp for Renos {
     }
 
     fn routes(_cfg: &mut web::ServiceConfig) {}
+
+    fn subscriptions() -> Vec<Subscription> {
+        vec![tekup_events::projection::organizations()]
+    }
 }

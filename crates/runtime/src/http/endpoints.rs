@@ -1,6 +1,7 @@
 //! The endpoints every service serves: liveness, readiness, metrics and its OpenAPI document.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -41,6 +42,12 @@ pub struct Check {
 #[derive(Clone, Copy)]
 pub struct ServiceName(pub &'static str);
 
+/// What `/readyz` checks: the database, and the broker when events are on.
+pub struct Readiness {
+    pub pool: Pool,
+    pub producer: Option<rdkafka::producer::FutureProducer>,
+}
+
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "The process is alive", body = Health)))]
@@ -52,19 +59,27 @@ pub async fn healthz(service: web::Data<ServiceName>) -> HttpResponse {
     })
 }
 
-/// The service can do its work: its database answers.
+/// The service can do its work: its database answers, and its broker when events are on.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Every dependency answers", body = Ready),
         (status = 503, description = "A dependency does not answer", body = Problem,
          content_type = "application/problem+json")))]
-pub async fn readyz(pool: web::Data<Pool>) -> Result<HttpResponse, Problem> {
-    let database = tekup_db::pool::ping(&pool).await;
-    let checks = vec![Check {
+pub async fn readyz(readiness: web::Data<Readiness>) -> Result<HttpResponse, Problem> {
+    let database = tekup_db::pool::ping(&readiness.pool).await;
+    let mut checks = vec![Check {
         name: "database",
         ok: database.is_ok(),
         error: database.err().map(|err| err.to_string()),
     }];
+    if let Some(producer) = &readiness.producer {
+        let broker = tekup_events::kafka::ping(producer, Duration::from_secs(2)).await;
+        checks.push(Check {
+            name: "broker",
+            ok: broker.is_ok(),
+            error: broker.err(),
+        });
+    }
     if checks.iter().all(|c| c.ok) {
         return Ok(HttpResponse::Ok().json(Ready {
             status: "ready",

@@ -1,0 +1,41 @@
+//! Writing events: in the caller's transaction, next to the change they announce.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tekup_proto::{Message, Name};
+use uuid::Uuid;
+
+use crate::envelope::current_traceparent;
+use crate::schema::outbox;
+
+/// An event to publish: `payload` about aggregate `subject`, on `topic`.
+pub struct Outgoing<'a, M> {
+    pub topic: &'a str,
+    pub org_id: Option<Uuid>,
+    pub subject: &'a str,
+    pub payload: &'a M,
+}
+
+/// Writes the event into the service's outbox and returns its id. Call it inside the
+/// transaction that makes the change: the event becomes visible to the relay exactly when that
+/// transaction commits, and never if it rolls back. The current span's trace context travels
+/// with the event.
+pub async fn publish<M: Message + Name>(
+    conn: &mut AsyncPgConnection,
+    event: Outgoing<'_, M>,
+) -> QueryResult<Uuid> {
+    let id = Uuid::now_v7();
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::id.eq(id),
+            outbox::topic.eq(event.topic),
+            outbox::event_type.eq(M::full_name()),
+            outbox::aggregate_id.eq(event.subject),
+            outbox::org_id.eq(event.org_id),
+            outbox::payload.eq(event.payload.encode_to_vec()),
+            outbox::traceparent.eq(current_traceparent()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
