@@ -8,6 +8,7 @@
 #   platform.sh clean              stop, and delete the local platform's data
 #   platform.sh status             what is running
 #   platform.sh test [ARGS...]     isolated infrastructure, the test suite, teardown
+#   platform.sh bench-events       isolated infrastructure, the event backbone benchmark
 #
 # Environment (all optional):
 #   TEKUP_HOME            cache and state (default ~/.cache/tekup; /var/cache/tekup as root,
@@ -235,6 +236,7 @@ run_platform() {
       "TEKUP__${upper}__EVENTS__BROKERS=127.0.0.1:$RUN_KAFKA_PORT" \
       "TEKUP__${upper}__EVENTS__SESSION_TIMEOUT_MS=3000" \
       "TEKUP__${upper}__EVENTS__BATCH_MAX_MESSAGES=1" \
+      "TEKUP__${upper}__EVENTS__FETCH_WAIT_MAX_MS=20" \
       $([[ $service == shared ]] && echo "TEKUP__SHARED__APP__ADMIN_TOKEN=$(cat "$token_file")") \
       setsid "$bin/$service" >>"$RUN_STATE/logs/$service.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
@@ -286,17 +288,19 @@ status_platform() {
 
 # --- tests ------------------------------------------------------------------------------------
 
-test_platform() {
+# with_isolated_infra COMMAND...: a PostgreSQL and a broker of their own (free ports, fresh data
+# dir), the environment the test kit reads, the command, and teardown whatever happens.
+with_isolated_infra() {
   install_all
   local state
-  state=$(mktemp -d "$HOME_DIR/test.XXXXXX")
+  state=$(mktemp -d "$HOME_DIR/isolated.XXXXXX")
   chmod 755 "$state"
   local pg_port kafka_port
   pg_port=$(free_port)
   kafka_port=$(free_port)
   # shellcheck disable=SC2064
   trap "stop_pidfile '$state/tansu.pid'; pg_stop '$state'; rm -rf '$state'" EXIT
-  log "test infrastructure: PostgreSQL on 127.0.0.1:$pg_port, broker on 127.0.0.1:$kafka_port"
+  log "isolated infrastructure: PostgreSQL on 127.0.0.1:$pg_port, broker on 127.0.0.1:$kafka_port"
   pg_start "$state" "$pg_port" fast
   broker_start "$state" "$kafka_port"
   export TEKUP_TEST_PG_URL
@@ -304,6 +308,10 @@ test_platform() {
   export TEKUP_TEST_KAFKA_BROKERS=127.0.0.1:$kafka_port
   export TEKUP_TEST_PG_BIN=$PG_BIN
   cd "$REPO"
+  "$@"
+}
+
+run_tests() {
   if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"
   else
@@ -317,6 +325,7 @@ case ${1:-} in
   down) down_platform ;;
   clean) clean_platform ;;
   status) status_platform ;;
-  test) shift; test_platform "$@" ;;
+  test) shift; with_isolated_infra run_tests "$@" ;;
+  bench-events) shift; with_isolated_infra cargo run --release --quiet -p tekup-bench --bin bench-events "$@" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -26,6 +26,9 @@ pub struct EventsConfig {
     /// Longest a consumer may spend on one message before the group presumes it dead and
     /// rebalances; also bounds how long a rebalance waits for a member that vanished.
     pub max_poll_interval_ms: u64,
+    /// Longest the broker may hold a consumer's fetch open when there is nothing new. Kafka
+    /// answers as soon as data arrives; the local broker waits this long, so it bounds latency.
+    pub fetch_wait_max_ms: u64,
     /// Attempts of a failing handler before its message goes to the dead-letter topic.
     pub max_attempts: u32,
     /// First retry delay; doubles per attempt.
@@ -52,6 +55,7 @@ impl Default for EventsConfig {
             outbox_retention_secs: 3_600,
             session_timeout_ms: 6_000,
             max_poll_interval_ms: 300_000,
+            fetch_wait_max_ms: 100,
             max_attempts: 5,
             retry_backoff_ms: 100,
             message_timeout_ms: 30_000,

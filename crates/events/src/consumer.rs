@@ -187,6 +187,10 @@ impl Consumer {
                 self.config.max_poll_interval_ms.max(session).to_string(),
             )
             .set("enable.partition.eof", "false")
+            .set(
+                "fetch.wait.max.ms",
+                self.config.fetch_wait_max_ms.to_string(),
+            )
             .create()?;
         let physical: Vec<String> = self
             .subscription

@@ -87,6 +87,7 @@ impl TestDb {
             relay_poll_interval_ms: 200,
             retry_backoff_ms: 20,
             batch_max_messages: 1,
+            fetch_wait_max_ms: 20,
             ..EventsConfig::default()
         }
     }
@@ -272,6 +273,7 @@ pub async fn spawn_app_on<S: ServiceApp>(
             ),
             ("RETRY_BACKOFF_MS", events.retry_backoff_ms.to_string()),
             ("BATCH_MAX_MESSAGES", events.batch_max_messages.to_string()),
+            ("FETCH_WAIT_MAX_MS", events.fetch_wait_max_ms.to_string()),
         ] {
             env.insert(format!("{prefix}EVENTS__{key}"), value);
         }
