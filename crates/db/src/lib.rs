@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod pool;
 pub mod provision;
 mod service;
+pub mod tenancy;
 
 pub use pool::{Conn, DatabaseConfig, DbError, Pool};
 pub use service::Service;

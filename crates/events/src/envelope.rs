@@ -44,6 +44,16 @@ impl Event {
         Uuid::parse_str(&self.envelope.org_id).ok()
     }
 
+    /// The company the event concerns, if one.
+    pub fn cvr(&self) -> Option<&str> {
+        Some(self.envelope.cvr.as_str()).filter(|c| !c.is_empty())
+    }
+
+    /// The user whose request caused the event, if a user did.
+    pub fn actor_id(&self) -> Option<Uuid> {
+        Uuid::parse_str(&self.envelope.actor_id).ok()
+    }
+
     pub fn occurred_at(&self) -> Option<DateTime<Utc>> {
         let ts = self.envelope.occurred_at.as_ref()?;
         DateTime::from_timestamp(ts.seconds, u32::try_from(ts.nanos).ok()?)

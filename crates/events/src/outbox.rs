@@ -12,6 +12,8 @@ use crate::schema::outbox;
 pub struct Outgoing<'a, M> {
     pub topic: &'a str,
     pub org_id: Option<Uuid>,
+    /// The company the event concerns, if one.
+    pub cvr: Option<&'a str>,
     pub subject: &'a str,
     pub payload: &'a M,
 }
@@ -32,6 +34,7 @@ pub async fn publish<M: Message + Name>(
             outbox::event_type.eq(M::full_name()),
             outbox::aggregate_id.eq(event.subject),
             outbox::org_id.eq(event.org_id),
+            outbox::cvr.eq(event.cvr),
             outbox::payload.eq(event.payload.encode_to_vec()),
             outbox::traceparent.eq(current_traceparent()),
         ))

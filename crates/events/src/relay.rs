@@ -66,6 +66,8 @@ struct Pending {
     event_type: String,
     aggregate_id: String,
     org_id: Option<Uuid>,
+    actor_id: Option<Uuid>,
+    cvr: Option<String>,
     payload: Vec<u8>,
     traceparent: Option<String>,
     created_at: DateTime<Utc>,
@@ -86,6 +88,8 @@ impl Pending {
             traceparent: self.traceparent.clone().unwrap_or_default(),
             tracestate: String::new(),
             payload: self.payload.clone(),
+            actor_id: self.actor_id.map(|a| a.to_string()).unwrap_or_default(),
+            cvr: self.cvr.clone().unwrap_or_default(),
         }
     }
 }

@@ -8,6 +8,8 @@ diesel::table! {
         event_type -> Text,
         aggregate_id -> Text,
         org_id -> Nullable<Uuid>,
+        actor_id -> Nullable<Uuid>,
+        cvr -> Nullable<Text>,
         payload -> Bytea,
         traceparent -> Nullable<Text>,
         created_at -> Timestamptz,

@@ -188,6 +188,7 @@ async fn publish(
         Outgoing {
             topic: TOPIC,
             org_id: None,
+            cvr: None,
             subject: aggregate,
             payload: &CompanyRecorded {
                 company_id: aggregate.to_owned(),

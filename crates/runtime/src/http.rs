@@ -2,7 +2,7 @@
 
 mod context;
 pub mod endpoints;
-pub mod request_id;
+pub use tekup_problem::request_id;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -72,6 +72,15 @@ impl Application {
         let pool_data = web::Data::new(pool.clone());
         let service_data = web::Data::new(service);
         let app_config = web::Data::new(settings.app.clone());
+        let state = web::Data::new(
+            S::state(&crate::Start {
+                settings: &settings,
+                pool: &pool,
+            })
+            .await
+            .context("cannot build the service's state")?,
+        );
+        let verifier = web::Data::new(tekup_auth::Verifier::new(settings.auth.clone()));
         let json_limit = settings.http.json_limit_bytes;
 
         let mut server = HttpServer::new(move || {
@@ -86,6 +95,8 @@ impl Application {
                 .app_data(service_data.clone())
                 .app_data(readiness.clone())
                 .app_data(app_config.clone())
+                .app_data(state.clone())
+                .app_data(verifier.clone())
                 .route("/healthz", web::get().to(endpoints::healthz))
                 .route("/readyz", web::get().to(endpoints::readyz))
                 .route("/metrics", web::get().to(endpoints::metrics))

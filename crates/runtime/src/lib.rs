@@ -16,7 +16,6 @@ mod background;
 pub mod http;
 pub mod metrics;
 pub mod pagination;
-pub mod problem;
 pub mod settings;
 pub mod telemetry;
 
@@ -25,8 +24,8 @@ use serde::de::DeserializeOwned;
 pub use tekup_db::Service;
 
 pub use crate::http::Application;
-pub use crate::problem::Problem;
 pub use crate::settings::Settings;
+pub use tekup_problem::{self as problem, Problem};
 
 /// A service of the platform: its identity, its own configuration section and its routes.
 pub trait ServiceApp: 'static {
@@ -36,6 +35,15 @@ pub trait ServiceApp: 'static {
     /// The service's own configuration, read from the `app` section
     /// (`TEKUP__<SERVICE>__APP__...`).
     type Config: DeserializeOwned + Default + Clone + Send + Sync + 'static;
+
+    /// What the service's handlers share (clients, keys, caches), built once at start-up and
+    /// registered as `web::Data<State>`.
+    type State: Send + Sync + 'static;
+
+    /// Builds the state; a failure stops start-up with its cause.
+    fn state(
+        start: &Start<'_, Self::Config>,
+    ) -> impl std::future::Future<Output = anyhow::Result<Self::State>> + Send;
 
     /// The service's part of the OpenAPI document (the runtime adds its own endpoints).
     fn openapi() -> utoipa::openapi::OpenApi;
@@ -52,6 +60,46 @@ pub trait ServiceApp: 'static {
     fn subscriptions() -> Vec<tekup_events::Subscription> {
         Vec::new()
     }
+}
+
+/// Re-exports for the macros of this crate.
+#[doc(hidden)]
+pub mod __private {
+    pub use {diesel_async, tekup_db};
+}
+
+/// Runs a block in one transaction on a pooled connection, with the tenant context entered
+/// first, so Row Level Security applies to every statement of it. Errors (and the `?` inside)
+/// are [`Problem`]s; any error rolls the whole transaction back.
+///
+/// ```ignore
+/// let company = in_context!(&pool, principal.context(), |conn| {
+///     store::companies::find(conn, &cvr).await
+/// })?;
+/// ```
+#[macro_export]
+macro_rules! in_context {
+    ($pool:expr, $context:expr, |$conn:ident| $body:expr) => {{
+        let context = $context;
+        match $crate::http::checkout($pool).await {
+            Err(problem) => Err(problem),
+            Ok(mut pooled) => $crate::__private::diesel_async::AsyncConnection::transaction::<
+                _,
+                $crate::Problem,
+                _,
+            >(&mut *pooled, async |$conn| {
+                $crate::__private::tekup_db::tenancy::enter($conn, &context).await?;
+                $body
+            })
+            .await,
+        }
+    }};
+}
+
+/// What a service's [`ServiceApp::state`] can build from.
+pub struct Start<'a, C> {
+    pub settings: &'a Settings<C>,
+    pub pool: &'a tekup_db::Pool,
 }
 
 /// A configuration section for services that have no settings of their own yet.

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use tekup_auth::AuthSettings;
 use tekup_db::{DatabaseConfig, Service};
 use tekup_events::EventsConfig;
 
@@ -28,6 +29,8 @@ pub struct Settings<A> {
     pub telemetry: TelemetrySettings,
     #[serde(default)]
     pub events: EventsConfig,
+    #[serde(default)]
+    pub auth: AuthSettings,
     /// The service's own section.
     #[serde(default)]
     pub app: A,

@@ -208,14 +208,27 @@ async fn organization_administration_needs_the_operator_token_and_valid_input() 
         n: i64,
     }
     let count = |sql: &'static str| diesel::sql_query(sql);
-    let orgs: Count = count("SELECT count(*) AS n FROM organizations")
+    // Without a tenant context Row Level Security shows no organization at all.
+    let hidden: Count = count("SELECT count(*) AS n FROM organizations")
         .get_result(&mut conn)
         .await
         .unwrap();
-    let events: Count = count("SELECT count(*) AS n FROM outbox")
-        .get_result(&mut conn)
-        .await
-        .unwrap();
+    assert_eq!(hidden.n, 0);
+    let (orgs, events) = diesel_async::AsyncConnection::transaction::<_, diesel::result::Error, _>(
+        &mut *conn,
+        async |conn| {
+            tekup_db::tenancy::enter(conn, &tekup_db::tenancy::Context::System).await?;
+            let orgs: Count = count("SELECT count(*) AS n FROM organizations")
+                .get_result(conn)
+                .await?;
+            let events: Count = count("SELECT count(*) AS n FROM outbox")
+                .get_result(conn)
+                .await?;
+            Ok((orgs, events))
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!((orgs.n, events.n), (1, 1));
 }
 

@@ -7,6 +7,9 @@ CREATE TABLE renos.outbox (
     event_type    text        NOT NULL,
     aggregate_id  text        NOT NULL,                 -- Kafka key: one aggregate, one partition
     org_id        uuid,
+    -- who caused it: the user of the transaction's tenant context (tekup_db::tenancy)
+    actor_id      uuid        DEFAULT nullif(current_setting('app.user_id', true), '')::uuid,
+    cvr           text,                                 -- the company it concerns, if one
     payload       bytea       NOT NULL,                 -- the encoded protobuf envelope
     traceparent   text,                                 -- W3C trace context of the writer
     created_at    timestamptz NOT NULL DEFAULT clock_timestamp(), -- insert time, not tx start

@@ -1,42 +1,92 @@
 //! The HTTP API of the shared service.
 
+pub mod audit;
+mod auth;
+mod companies;
 mod organizations;
+mod users;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
+use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
+use tekup_auth::Principal;
 use tekup_runtime::Problem;
 use tekup_runtime::pagination::constant_time_eq;
+use tekup_runtime::problem::FieldError;
 use utoipa::OpenApi;
+use uuid::Uuid;
 
 use crate::Config;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/v1/organizations")
-            .route("", web::post().to(organizations::create))
-            .route("", web::get().to(organizations::list))
-            .route("/{id}", web::get().to(organizations::get))
-            .route("/{id}", web::patch().to(organizations::rename)),
-    );
+    cfg.route("/.well-known/jwks.json", web::get().to(auth::jwks))
+        .service(
+            web::scope("/v1/auth")
+                .route("/login", web::post().to(auth::login))
+                .route("/refresh", web::post().to(auth::refresh))
+                .route("/logout", web::post().to(auth::logout)),
+        )
+        .route("/v1/me", web::get().to(auth::me))
+        .service(
+            web::scope("/v1/organizations")
+                .route("", web::post().to(organizations::create))
+                .route("", web::get().to(organizations::list))
+                .route("/{id}", web::get().to(organizations::get))
+                .route("/{id}", web::patch().to(organizations::rename))
+                .route("/{id}/users", web::post().to(organizations::create_user)),
+        )
+        .service(
+            web::scope("/v1/users")
+                .route("", web::post().to(users::create))
+                .route("", web::get().to(users::list))
+                .route("/{id}", web::get().to(users::get))
+                .route("/{id}", web::patch().to(users::update)),
+        )
+        .service(
+            web::scope("/v1/companies")
+                .route("", web::post().to(companies::register))
+                .route("", web::get().to(companies::list))
+                .route("/{cvr}", web::get().to(companies::get))
+                .route("/{cvr}/grants", web::get().to(companies::grants))
+                .route("/{cvr}/grants/{user_id}", web::put().to(companies::grant))
+                .route(
+                    "/{cvr}/grants/{user_id}",
+                    web::delete().to(companies::revoke),
+                ),
+        )
+        .route("/v1/audit", web::get().to(audit::query))
+        .route("/v1/system-logs", web::get().to(audit::system_logs));
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(description = "Identity and tenancy: organizations, users, CVR companies, access grants, sessions and the audit trail."),
     paths(
-        organizations::create,
-        organizations::list,
-        organizations::get,
-        organizations::rename
+        auth::jwks, auth::login, auth::refresh, auth::logout, auth::me,
+        organizations::create, organizations::list, organizations::get, organizations::rename,
+        organizations::create_user,
+        users::create, users::list, users::get, users::update,
+        companies::register, companies::list, companies::get, companies::grants,
+        companies::grant, companies::revoke,
+        audit::query, audit::system_logs,
     ),
     components(schemas(
-        organizations::OrganizationBody,
-        organizations::OrganizationView,
-        organizations::OrganizationPage
+        tekup_auth::Jwks, tekup_auth::Jwk, tekup_types::Role, tekup_types::AccessLevel,
+        auth::LoginBody, auth::RefreshBody, auth::TokenPair, auth::MeView,
+        organizations::OrganizationBody, organizations::OrganizationView,
+        users::UserBody, users::UserChanges, users::UserView,
+        companies::CompanyBody, companies::CompanyView, companies::GrantBody, companies::GrantView,
+        audit::AuditView, audit::SystemLogView,
     )),
-    modifiers(&OperatorAuth),
-    tags((name = "organizations", description = "The tenants of the platform"))
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Login, token refresh and logout"),
+        (name = "organizations", description = "The tenants of the platform (operator)"),
+        (name = "users", description = "The users of an organization"),
+        (name = "companies", description = "Companies by CVR and who may act on them"),
+        (name = "audit", description = "What happened, across every service"),
+    )
 )]
 struct Api;
 
@@ -44,15 +94,24 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     Api::openapi()
 }
 
-struct OperatorAuth;
+struct SecuritySchemes;
 
-impl utoipa::Modify for OperatorAuth {
+impl utoipa::Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "operator",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "user",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -73,9 +132,7 @@ fn operator(req: &HttpRequest) -> Result<Operator, Problem> {
     let expected = req
         .app_data::<web::Data<Config>>()
         .and_then(|config| config.admin_token.clone())
-        .ok_or_else(|| {
-            Problem::forbidden("Organization administration is disabled on this instance.")
-        })?;
+        .ok_or_else(|| Problem::forbidden("Operator endpoints are disabled on this instance."))?;
     let given = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -89,4 +146,41 @@ fn operator(req: &HttpRequest) -> Result<Operator, Problem> {
     } else {
         Err(Problem::unauthorized("The operator token is not valid."))
     }
+}
+
+/// Org admins only (the database enforces it again).
+pub fn require_admin(principal: &Principal) -> Result<(), Problem> {
+    if principal.is_admin() {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(
+            "Only an administrator of the organization may do this.",
+        ))
+    }
+}
+
+/// Fails with 422 naming every invalid field, when there is one.
+pub fn check(errors: Vec<FieldError>) -> Result<(), Problem> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Problem::validation(errors))
+    }
+}
+
+/// Cursors of lists ordered newest first: `<microseconds>_<uuid>`.
+pub fn time_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    format!("{}_{id}", at.timestamp_micros())
+}
+
+pub fn parse_time_cursor(cursor: Option<&str>) -> Result<Option<(DateTime<Utc>, Uuid)>, Problem> {
+    let Some(cursor) = cursor else {
+        return Ok(None);
+    };
+    let invalid = || Problem::validation(vec![FieldError::new("after", "is not a valid cursor")]);
+    let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
+    let micros: i64 = micros.parse().map_err(|_| invalid())?;
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
+    Ok(Some((at, id)))
 }

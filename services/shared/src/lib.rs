@@ -1,17 +1,23 @@
 //! Identity and tenancy: organizations, users, CVR companies, access grants, sessions and the
 //! audit trail.
 //!
-//! Owns the `shared` schema. Announces organizations on `tekup.shared.organization`, from
-//! which every other service keeps its own projection.
+//! Owns the `shared` schema. Signs the platform's access tokens and publishes their keys at
+//! `/.well-known/jwks.json`; announces organizations, users, companies and access grants, from
+//! which every other service keeps its own projections; and records every service's events in
+//! the audit trail.
 
+mod domain;
+mod events;
 mod http;
 mod schema;
 mod store;
 
 use actix_web::web;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use tekup_runtime::{Service, ServiceApp};
+use tekup_auth::{Jwk, Jwks, SigningKey};
+use tekup_events::Subscription;
+use tekup_runtime::{Service, ServiceApp, Start};
 
 /// The shared service.
 pub struct Shared;
@@ -20,14 +26,101 @@ pub struct Shared;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Bearer token of the platform operator, who may create and rename organizations.
-    /// Unset: organization administration is refused.
+    /// Bearer token of the platform operator, who creates organizations and their first users.
+    /// Unset: operator endpoints are refused.
     pub admin_token: Option<SecretString>,
+    pub jwt: JwtConfig,
+    pub login: LoginConfig,
+}
+
+/// Access and refresh tokens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// The Ed25519 signing key's 32-byte seed, base64 (`head -c 32 /dev/urandom | base64`).
+    /// Unset: a key is made at start-up, and tokens do not outlive the process.
+    pub signing_key: Option<SecretString>,
+    /// Public keys (base64url) of earlier signing keys, still published so that tokens they
+    /// signed stay valid until they expire.
+    pub previous_public_keys: Vec<String>,
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_secs: i64,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            signing_key: None,
+            previous_public_keys: Vec::new(),
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// Brute-force protection of the login.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginConfig {
+    /// Failed logins for one account within the window before further tries are refused.
+    pub max_failures_per_account: i64,
+    /// Failed logins from one source address within the window.
+    pub max_failures_per_source: i64,
+    pub window_secs: i64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_source: 30,
+            window_secs: 900,
+        }
+    }
+}
+
+/// What the handlers share.
+pub struct State {
+    pub signing: SigningKey,
+    pub jwks: Jwks,
+    pub issuer: String,
+    pub audience: String,
+    pub jwt: JwtConfig,
+    pub login: LoginConfig,
 }
 
 impl ServiceApp for Shared {
     const SERVICE: Service = Service::Shared;
     type Config = Config;
+    type State = State;
+
+    async fn state(start: &Start<'_, Config>) -> anyhow::Result<State> {
+        let config = &start.settings.app;
+        let signing = match &config.jwt.signing_key {
+            Some(seed) => SigningKey::from_seed_base64(seed.expose_secret())
+                .map_err(|err| anyhow::anyhow!("app.jwt.signing_key: {err}"))?,
+            None => {
+                tracing::warn!("app.jwt.signing_key is not set: tokens will not survive a restart");
+                SigningKey::from_seed(&rand::random())
+                    .map_err(|err| anyhow::anyhow!("cannot make a signing key: {err}"))?
+            }
+        };
+        let mut keys = vec![signing.jwk()];
+        for (n, public) in config.jwt.previous_public_keys.iter().enumerate() {
+            keys.push(
+                Jwk::from_public_base64url(public)
+                    .map_err(|err| anyhow::anyhow!("app.jwt.previous_public_keys[{n}]: {err}"))?,
+            );
+        }
+        Ok(State {
+            signing,
+            jwks: Jwks { keys },
+            issuer: start.settings.auth.issuer.clone(),
+            audience: start.settings.auth.audience.clone(),
+            jwt: config.jwt.clone(),
+            login: config.login.clone(),
+        })
+    }
 
     fn openapi() -> utoipa::openapi::OpenApi {
         http::openapi()
@@ -38,6 +131,10 @@ impl ServiceApp for Shared {
     }
 
     fn topics() -> Vec<String> {
-        vec![tekup_events::projection::organization_topic()]
+        events::all_topics()
+    }
+
+    fn subscriptions() -> Vec<Subscription> {
+        vec![http::audit::subscription()]
     }
 }

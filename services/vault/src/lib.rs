@@ -4,7 +4,7 @@
 
 use actix_web::web;
 use tekup_events::Subscription;
-use tekup_runtime::{NoConfig, Service, ServiceApp};
+use tekup_runtime::{NoConfig, Service, ServiceApp, Start};
 use utoipa::OpenApi;
 
 /// The vault service.
@@ -19,6 +19,11 @@ struct Api;
 impl ServiceApp for Vault {
     const SERVICE: Service = Service::Vault;
     type Config = NoConfig;
+    type State = ();
+
+    async fn state(_: &Start<'_, NoConfig>) -> anyhow::Result<()> {
+        Ok(())
+    }
 
     fn openapi() -> utoipa::openapi::OpenApi {
         Api::openapi()
@@ -27,6 +32,9 @@ impl ServiceApp for Vault {
     fn routes(_cfg: &mut web::ServiceConfig) {}
 
     fn subscriptions() -> Vec<Subscription> {
-        vec![tekup_events::projection::organizations()]
+        vec![
+            tekup_events::projection::organizations(),
+            tekup_events::projection::access_grants(),
+        ]
     }
 }

@@ -133,6 +133,7 @@ async fn commit_one(pool: &Pool, aggregate: &str) -> anyhow::Result<()> {
             Outgoing {
                 topic: TOPIC,
                 org_id: None,
+                cvr: None,
                 subject: aggregate,
                 payload: &event,
             },
@@ -232,6 +233,7 @@ async fn main() -> anyhow::Result<()> {
                         Outgoing {
                             topic: TOPIC,
                             org_id: None,
+                            cvr: None,
                             subject: &aggregate,
                             payload: &payload(&aggregate),
                         },
@@ -349,6 +351,8 @@ fn sample_envelope_size() -> usize {
         traceparent: format!("00-{}-{}-01", "a".repeat(32), "b".repeat(16)),
         tracestate: String::new(),
         payload: event.encode_to_vec(),
+        actor_id: uuid::Uuid::now_v7().to_string(),
+        cvr: "13585628".into(),
     }
     .encode_to_vec()
     .len()

@@ -1,15 +1,18 @@
+//! The platform operator's endpoints: organizations and their first users.
+
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tekup_db::Pool;
-use tekup_runtime::Problem;
-use tekup_runtime::http::checkout;
+use tekup_db::tenancy::Context;
 use tekup_runtime::pagination::{Page, PageQuery};
-use tekup_runtime::problem::FieldError;
+use tekup_runtime::{Problem, in_context};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::Operator;
+use super::users::{UserBody, UserView};
+use super::{Operator, check};
+use crate::domain::validation;
 use crate::store::organizations::{self as store, Organization};
 
 /// An organization's editable fields.
@@ -22,16 +25,10 @@ pub struct OrganizationBody {
 }
 
 impl OrganizationBody {
-    fn name(&self) -> Result<&str, Problem> {
-        let name = self.name.trim();
-        let length = name.chars().count();
-        if !(1..=200).contains(&length) {
-            return Err(Problem::validation(vec![FieldError::new(
-                "name",
-                "must be 1 to 200 characters",
-            )]));
-        }
-        Ok(name)
+    fn name(&self) -> Result<String, Problem> {
+        let mut errors = Vec::new();
+        let name = validation::name("name", &self.name, 200, &mut errors);
+        check(errors).map(|()| name)
     }
 }
 
@@ -54,13 +51,6 @@ impl From<Organization> for OrganizationView {
     }
 }
 
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct OrganizationPage {
-    items: Vec<OrganizationView>,
-    next_cursor: Option<String>,
-}
-
 /// Create an organization; every service learns of it through its event.
 #[utoipa::path(post, path = "/v1/organizations", tag = "organizations",
     security(("operator" = [])),
@@ -76,7 +66,9 @@ pub async fn create(
     body: web::Json<OrganizationBody>,
 ) -> Result<HttpResponse, Problem> {
     let name = body.name()?;
-    let created = store::create(&mut *checkout(&pool).await?, name).await?;
+    let created = in_context!(&pool, Context::System, |conn| {
+        Ok::<_, Problem>(store::create(conn, &name).await?)
+    })?;
     Ok(HttpResponse::Created()
         .insert_header(("location", format!("/v1/organizations/{}", created.id)))
         .json(OrganizationView::from(created)))
@@ -86,14 +78,17 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/organizations", tag = "organizations",
     security(("operator" = [])),
     params(PageQuery),
-    responses((status = 200, body = OrganizationPage)))]
+    responses((status = 200, description = "A page of organizations: {items, next_cursor}")))]
 pub async fn list(
     _: Operator,
     pool: web::Data<Pool>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let limit = query.limit()?;
-    let items = store::list(&mut *checkout(&pool).await?, query.after_uuid()?, limit).await?;
+    let after = query.after_uuid()?;
+    let items = in_context!(&pool, Context::System, |conn| {
+        Ok::<_, Problem>(store::list(conn, after, limit).await?)
+    })?;
     let page = Page::new(
         items.into_iter().map(OrganizationView::from).collect(),
         limit,
@@ -113,7 +108,10 @@ pub async fn get(
     pool: web::Data<Pool>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
-    let org = store::find(&mut *checkout(&pool).await?, *id).await?;
+    let id = *id;
+    let org = in_context!(&pool, Context::System, |conn| {
+        Ok::<_, Problem>(store::find(conn, id).await?)
+    })?;
     Ok(HttpResponse::Ok().json(OrganizationView::from(org)))
 }
 
@@ -133,6 +131,34 @@ pub async fn rename(
     body: web::Json<OrganizationBody>,
 ) -> Result<HttpResponse, Problem> {
     let name = body.name()?;
-    let org = store::rename(&mut *checkout(&pool).await?, *id, name).await?;
+    let id = *id;
+    let org = in_context!(&pool, Context::System, |conn| {
+        Ok::<_, Problem>(store::rename(conn, id, &name).await?)
+    })?;
     Ok(HttpResponse::Ok().json(OrganizationView::from(org)))
+}
+
+/// Create a user in an organization (its first administrator, typically).
+#[utoipa::path(post, path = "/v1/organizations/{id}/users", tag = "organizations",
+    security(("operator" = [])),
+    request_body = UserBody,
+    responses(
+        (status = 201, body = UserView),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The e-mail is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn create_user(
+    _: Operator,
+    pool: web::Data<Pool>,
+    id: web::Path<Uuid>,
+    body: web::Json<UserBody>,
+) -> Result<HttpResponse, Problem> {
+    let org_id = *id;
+    let exists = in_context!(&pool, Context::System, |conn| {
+        Ok::<_, Problem>(store::find(conn, org_id).await.is_ok())
+    })?;
+    if !exists {
+        return Err(Problem::not_found(format!("No organization {org_id}.")));
+    }
+    super::users::create_in(&pool, Context::System, org_id, body.into_inner()).await
 }

@@ -1,12 +1,11 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use tekup_db::DbError;
-use tekup_events::outbox::{self, Outgoing};
-use tekup_events::projection::organization_topic;
+use diesel::result::Error;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use tekup_proto::shared::v1::{OrganizationCreated, OrganizationRenamed};
 use uuid::Uuid;
 
+use crate::events;
 use crate::schema::organizations;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -19,33 +18,26 @@ pub struct Organization {
 }
 
 /// Creates an organization and announces it.
-pub async fn create(conn: &mut AsyncPgConnection, name: &str) -> Result<Organization, DbError> {
-    conn.transaction::<_, DbError, _>(async |conn| {
-        let created: Organization = diesel::insert_into(organizations::table)
-            .values((
-                organizations::id.eq(Uuid::now_v7()),
-                organizations::name.eq(name),
-            ))
-            .returning(Organization::as_returning())
-            .get_result(conn)
-            .await?;
-        let id = created.id.to_string();
-        outbox::publish(
-            conn,
-            Outgoing {
-                topic: &organization_topic(),
-                org_id: Some(created.id),
-                subject: &id,
-                payload: &OrganizationCreated {
-                    org_id: id.clone(),
-                    name: created.name.clone(),
-                },
-            },
-        )
+pub async fn create(conn: &mut AsyncPgConnection, name: &str) -> Result<Organization, Error> {
+    let created: Organization = diesel::insert_into(organizations::table)
+        .values((
+            organizations::id.eq(Uuid::now_v7()),
+            organizations::name.eq(name),
+        ))
+        .returning(Organization::as_returning())
+        .get_result(conn)
         .await?;
-        Ok(created)
-    })
-    .await
+    let id = created.id.to_string();
+    events::organization(
+        conn,
+        created.id,
+        &OrganizationCreated {
+            org_id: id,
+            name: created.name.clone(),
+        },
+    )
+    .await?;
+    Ok(created)
 }
 
 /// Renames an organization and announces it; `NotFound` when there is none.
@@ -53,41 +45,33 @@ pub async fn rename(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     name: &str,
-) -> Result<Organization, DbError> {
-    conn.transaction::<_, DbError, _>(async |conn| {
-        let renamed: Organization = diesel::update(organizations::table.find(id))
-            .set((
-                organizations::name.eq(name),
-                organizations::updated_at.eq(diesel::dsl::now),
-            ))
-            .returning(Organization::as_returning())
-            .get_result(conn)
-            .await?;
-        let subject = id.to_string();
-        outbox::publish(
-            conn,
-            Outgoing {
-                topic: &organization_topic(),
-                org_id: Some(id),
-                subject: &subject,
-                payload: &OrganizationRenamed {
-                    org_id: subject.clone(),
-                    name: renamed.name.clone(),
-                },
-            },
-        )
+) -> Result<Organization, Error> {
+    let renamed: Organization = diesel::update(organizations::table.find(id))
+        .set((
+            organizations::name.eq(name),
+            organizations::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Organization::as_returning())
+        .get_result(conn)
         .await?;
-        Ok(renamed)
-    })
-    .await
+    events::organization(
+        conn,
+        id,
+        &OrganizationRenamed {
+            org_id: id.to_string(),
+            name: renamed.name.clone(),
+        },
+    )
+    .await?;
+    Ok(renamed)
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Organization, DbError> {
-    Ok(organizations::table
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Organization, Error> {
+    organizations::table
         .find(id)
         .select(Organization::as_select())
         .get_result(conn)
-        .await?)
+        .await
 }
 
 /// One page in creation order (ids are UUIDv7), after `after` when given.
@@ -95,7 +79,7 @@ pub async fn list(
     conn: &mut AsyncPgConnection,
     after: Option<Uuid>,
     limit: i64,
-) -> Result<Vec<Organization>, DbError> {
+) -> Result<Vec<Organization>, Error> {
     let mut query = organizations::table
         .select(Organization::as_select())
         .order(organizations::id)
@@ -104,5 +88,5 @@ pub async fn list(
     if let Some(after) = after {
         query = query.filter(organizations::id.gt(after));
     }
-    Ok(query.load(conn).await?)
+    query.load(conn).await
 }

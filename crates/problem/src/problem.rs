@@ -12,7 +12,7 @@ use serde::Serialize;
 use tekup_db::DbError;
 use utoipa::ToSchema;
 
-use crate::http::request_id;
+use crate::request_id;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
@@ -180,6 +180,12 @@ impl From<DbError> for Problem {
             },
             other => Problem::internal(&other),
         }
+    }
+}
+
+impl From<diesel::result::Error> for Problem {
+    fn from(err: diesel::result::Error) -> Self {
+        DbError::from(err).into()
     }
 }
 

@@ -1,0 +1,4 @@
+//! Rules of identity, free of I/O.
+
+pub mod credentials;
+pub mod validation;

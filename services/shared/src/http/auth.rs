@@ -1,0 +1,295 @@
+//! Login, refresh, logout, the JWKS and `/me`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tekup_auth::{Claims, Jwks, Principal};
+use tekup_db::Pool;
+use tekup_db::tenancy::Context;
+use tekup_runtime::{Problem, in_context};
+use tekup_types::Role;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::companies::GrantView;
+use super::organizations::OrganizationView;
+use super::users::UserView;
+use crate::State;
+use crate::domain::credentials::{hash_token, new_refresh_token, verify_password};
+use crate::store::{audit, companies, organizations, sessions, users};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    #[schema(example = "mette@rendetalje.dk")]
+    email: String,
+    password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+/// An access token and the refresh token that renews it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    access_token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// Seconds the access token is valid.
+    expires_in: i64,
+    refresh_token: String,
+    /// Seconds the refresh token is valid (each use replaces it).
+    refresh_expires_in: i64,
+}
+
+/// The keys that verify access tokens.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, body = Jwks)))]
+pub async fn jwks(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=300"))
+        .json(&state.jwks)
+}
+
+fn source(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|addr| addr.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn wrong_credentials() -> Problem {
+    Problem::unauthorized("The e-mail or the password is wrong.")
+}
+
+/// Log in with e-mail and password.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 401, description = "Wrong e-mail or password (the same answer for both)",
+         body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The account is deactivated", body = Problem,
+         content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins; see Retry-After", body = Problem,
+         content_type = "application/problem+json")))]
+pub async fn login(
+    req: HttpRequest,
+    pool: web::Data<Pool>,
+    state: web::Data<State>,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, Problem> {
+    let email = body.email.trim().to_lowercase();
+    let source = source(&req);
+    let since = Utc::now() - Duration::seconds(state.login.window_secs);
+    let (failures, user) = in_context!(&pool, Context::System, |conn| {
+        let failures = sessions::recent_failures(conn, &email, &source, since).await?;
+        let user = users::find_by_email(conn, &email).await?;
+        Ok::<_, Problem>((failures, user))
+    })?;
+    let (by_account, by_source) = failures;
+    if by_account >= state.login.max_failures_per_account
+        || by_source >= state.login.max_failures_per_source
+    {
+        let mut response = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-attempts",
+            "Too many failed logins. Try again later.".to_owned(),
+        )
+        .error_response();
+        let retry = state.login.window_secs.to_string();
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&retry) {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, value);
+        }
+        return Ok(response);
+    }
+
+    // Argon2 takes tens of milliseconds of CPU: off the async workers.
+    let password = body.password.clone();
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let matches =
+        tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
+            .await
+            .map_err(|err| Problem::internal(&err))?;
+
+    let Some(user) = user.filter(|_| matches) else {
+        in_context!(&pool, Context::System, |conn| {
+            sessions::record_failure(conn, &email, &source).await?;
+            audit::system_log(
+                conn,
+                None,
+                None,
+                "auth.login_failed",
+                "warning",
+                json!({"email": email, "source": source}),
+            )
+            .await?;
+            Ok::<_, Problem>(())
+        })?;
+        return Err(wrong_credentials());
+    };
+    if !user.active {
+        return Err(Problem::forbidden(
+            "This account is deactivated. Ask an administrator of your organization.",
+        ));
+    }
+    let pair = in_context!(&pool, Context::System, |conn| {
+        sessions::clear_failures(conn, &email).await?;
+        users::touch_login(conn, user.id).await?;
+        issue(conn, &state, &user, Uuid::now_v7()).await
+    })?;
+    Ok(HttpResponse::Ok().json(pair))
+}
+
+async fn issue(
+    conn: &mut diesel_async::AsyncPgConnection,
+    state: &State,
+    user: &users::User,
+    family: Uuid,
+) -> Result<TokenPair, Problem> {
+    let role: Role = user
+        .role
+        .parse()
+        .map_err(|err: String| Problem::internal(&err))?;
+    let now = Utc::now();
+    let claims = Claims {
+        sub: user.id,
+        org: user.org_id,
+        role,
+        iss: state.issuer.clone(),
+        aud: state.audience.clone(),
+        iat: now.timestamp(),
+        exp: now.timestamp() + state.jwt.access_ttl_secs,
+        jti: Uuid::now_v7(),
+    };
+    let access_token = state
+        .signing
+        .sign(&claims)
+        .map_err(|err| Problem::internal(&err))?;
+    let refresh_token = new_refresh_token();
+    sessions::issue(
+        conn,
+        user.id,
+        family,
+        &hash_token(&refresh_token),
+        now + Duration::seconds(state.jwt.refresh_ttl_secs),
+    )
+    .await?;
+    Ok(TokenPair {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.jwt.access_ttl_secs,
+        refresh_token,
+        refresh_expires_in: state.jwt.refresh_ttl_secs,
+    })
+}
+
+enum Refreshed {
+    Rotated(Box<TokenPair>),
+    Refused(&'static str),
+}
+
+/// Trade a refresh token for a new pair. Each refresh token works once; presenting one that
+/// was already used revokes every token of its login (its family).
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, body = TokenPair),
+        (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn refresh(
+    pool: web::Data<Pool>,
+    state: web::Data<State>,
+    body: web::Json<RefreshBody>,
+) -> Result<HttpResponse, Problem> {
+    let hash = hash_token(body.refresh_token.trim());
+    // The revocation of a reused token's family must commit, so refusals are values here,
+    // not errors that would roll it back.
+    let outcome = in_context!(&pool, Context::System, |conn| {
+        let Some(token) = sessions::find_for_update(conn, &hash).await? else {
+            return Ok(Refreshed::Refused("The refresh token is not valid."));
+        };
+        if token.revoked_at.is_some() {
+            return Ok(Refreshed::Refused("The refresh token has been revoked."));
+        }
+        if token.replaced_at.is_some() {
+            let revoked = sessions::revoke_family(conn, token.family_id).await?;
+            audit::system_log(
+                conn,
+                None,
+                Some(token.user_id),
+                "auth.refresh_token_reused",
+                "error",
+                json!({"family_id": token.family_id, "revoked": revoked}),
+            )
+            .await?;
+            return Ok(Refreshed::Refused(
+                "The refresh token was already used; this login has been ended. Log in again.",
+            ));
+        }
+        if token.expires_at < Utc::now() {
+            return Ok(Refreshed::Refused("The refresh token has expired."));
+        }
+        let user = users::find(conn, token.user_id).await?;
+        if !user.active {
+            sessions::revoke_family(conn, token.family_id).await?;
+            return Ok(Refreshed::Refused("This account is deactivated."));
+        }
+        sessions::mark_replaced(conn, token.id).await?;
+        let pair = issue(conn, &state, &user, token.family_id).await?;
+        Ok::<_, Problem>(Refreshed::Rotated(Box::new(pair)))
+    })?;
+    match outcome {
+        Refreshed::Rotated(pair) => Ok(HttpResponse::Ok().json(pair)),
+        Refreshed::Refused(why) => Err(Problem::unauthorized(why)),
+    }
+}
+
+/// End a login: its refresh tokens stop working. Idempotent.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth",
+    request_body = RefreshBody,
+    responses((status = 204, description = "Logged out")))]
+pub async fn logout(
+    pool: web::Data<Pool>,
+    body: web::Json<RefreshBody>,
+) -> Result<HttpResponse, Problem> {
+    let hash = hash_token(body.refresh_token.trim());
+    in_context!(&pool, Context::System, |conn| {
+        if let Some(token) = sessions::find_for_update(conn, &hash).await? {
+            sessions::revoke_family(conn, token.family_id).await?;
+        }
+        Ok::<_, Problem>(())
+    })?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller: user, organization and company grants.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeView {
+    user: UserView,
+    organization: OrganizationView,
+    grants: Vec<GrantView>,
+}
+
+/// Who am I?
+#[utoipa::path(get, path = "/v1/me", tag = "auth", security(("user" = [])),
+    responses((status = 200, body = MeView),
+              (status = 401, body = Problem, content_type = "application/problem+json")))]
+pub async fn me(principal: Principal, pool: web::Data<Pool>) -> Result<HttpResponse, Problem> {
+    let me = in_context!(&pool, principal.context(), |conn| {
+        let user = users::find(conn, principal.user_id).await?;
+        let organization = organizations::find(conn, principal.org_id).await?;
+        let grants = companies::grants_of_user(conn, principal.user_id).await?;
+        Ok::<_, Problem>(MeView {
+            user: user.into(),
+            organization: organization.into(),
+            grants: grants.into_iter().map(Into::into).collect(),
+        })
+    })?;
+    Ok(HttpResponse::Ok().json(me))
+}
