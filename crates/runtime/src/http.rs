@@ -80,7 +80,7 @@ impl Application {
             .await
             .context("cannot build the service's state")?,
         );
-        let verifier = web::Data::new(tekup_auth::Verifier::new(settings.auth.clone()));
+        let verifier = web::Data::new(S::verifier(&settings, &state));
         let json_limit = settings.http.json_limit_bytes;
 
         let mut server = HttpServer::new(move || {

@@ -48,6 +48,13 @@ pub trait ServiceApp: 'static {
     /// The service's part of the OpenAPI document (the runtime adds its own endpoints).
     fn openapi() -> utoipa::openapi::OpenApi;
 
+    /// The verifier of access tokens; by default one that fetches `auth.jwks_url`. The issuer
+    /// of the tokens verifies with its own keys instead.
+    fn verifier(settings: &Settings<Self::Config>, state: &Self::State) -> tekup_auth::Verifier {
+        let _ = state;
+        tekup_auth::Verifier::new(settings.auth.clone())
+    }
+
     /// Registers the service's routes.
     fn routes(cfg: &mut actix_web::web::ServiceConfig);
 

@@ -15,7 +15,7 @@ mod store;
 use actix_web::web;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use tekup_auth::{Jwk, Jwks, SigningKey};
+use tekup_auth::{Jwk, Jwks, SigningKey, Verifier};
 use tekup_events::Subscription;
 use tekup_runtime::{Service, ServiceApp, Start};
 
@@ -120,6 +120,10 @@ impl ServiceApp for Shared {
             jwt: config.jwt.clone(),
             login: config.login.clone(),
         })
+    }
+
+    fn verifier(settings: &tekup_runtime::Settings<Config>, state: &State) -> Verifier {
+        Verifier::with_keys(settings.auth.clone(), &state.jwks)
     }
 
     fn openapi() -> utoipa::openapi::OpenApi {
