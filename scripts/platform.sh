@@ -224,6 +224,11 @@ run_platform() {
   if [[ ! -f $token_file ]]; then
     (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$token_file")
   fi
+  # shared's token signing key (an Ed25519 seed), kept so logins survive restarts.
+  local signing_file=$RUN_STATE/secrets/jwt-signing-key
+  if [[ ! -f $signing_file ]]; then
+    (umask 077; head -c 32 /dev/urandom | base64 >"$signing_file")
+  fi
   for service in "${SERVICES[@]}"; do
     local pidfile=$RUN_STATE/$service.pid
     if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
@@ -238,6 +243,8 @@ run_platform() {
       "TEKUP__${upper}__EVENTS__BATCH_MAX_MESSAGES=1" \
       "TEKUP__${upper}__EVENTS__FETCH_WAIT_MAX_MS=20" \
       $([[ $service == shared ]] && echo "TEKUP__SHARED__APP__ADMIN_TOKEN=$(cat "$token_file")") \
+      $([[ $service == shared ]] && echo "TEKUP__SHARED__APP__JWT__SIGNING_KEY=$(cat "$signing_file")") \
+      "TEKUP__${upper}__AUTH__JWKS_URL=http://127.0.0.1:$(service_port shared)/.well-known/jwks.json" \
       setsid "$bin/$service" >>"$RUN_STATE/logs/$service.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
   done

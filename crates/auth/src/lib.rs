@@ -7,11 +7,13 @@
 //! and any other key type are refused, as are tokens for another issuer or audience and
 //! expired ones. The [`Principal`] extractor turns a valid bearer token into the caller.
 
+mod access;
 mod claims;
 mod keys;
 mod principal;
 mod verifier;
 
+pub use access::require_access;
 pub use claims::Claims;
 pub use keys::{Jwk, Jwks, SigningKey};
 pub use principal::Principal;

@@ -61,3 +61,36 @@ pub async fn enter(
     .await?;
     Ok(())
 }
+
+/// The access the current tenant has to company `cvr` of `org_id`, as this schema's Row Level
+/// Security sees it (`can_access`): `None` when the company is out of reach altogether.
+pub async fn access_level(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    cvr: &str,
+) -> Result<Option<tekup_types::AccessLevel>, diesel::result::Error> {
+    #[derive(diesel::QueryableByName)]
+    struct Levels {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        read: bool,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        write: bool,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        admin: bool,
+    }
+    let levels: Levels = diesel::sql_query(
+        "SELECT can_access($1, $2, 'read') AS read, can_access($1, $2, 'write') AS write, \
+         can_access($1, $2, 'admin') AS admin",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(org_id)
+    .bind::<Text, _>(cvr)
+    .get_result(conn)
+    .await?;
+    use tekup_types::AccessLevel::{Admin, Read, Write};
+    Ok(match (levels.read, levels.write, levels.admin) {
+        (_, _, true) => Some(Admin),
+        (_, true, _) => Some(Write),
+        (true, _, _) => Some(Read),
+        _ => None,
+    })
+}

@@ -89,6 +89,23 @@ pub struct State {
     pub login: LoginConfig,
 }
 
+/// Keeps the audit and system log partitions three months ahead, checking daily; rows outside
+/// them land in the default partition, so a missed day loses nothing.
+async fn maintain_log_partitions(pool: tekup_db::Pool) {
+    loop {
+        let result =
+            tekup_runtime::in_context!(&pool, tekup_db::tenancy::Context::System, |conn| {
+                Ok::<_, tekup_runtime::Problem>(store::audit::ensure_partitions(conn, 3).await?)
+            });
+        if let Err(problem) = result {
+            tracing::warn!(%problem, "cannot create log partitions; retrying in an hour");
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            continue;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(24 * 3600)).await;
+    }
+}
+
 impl ServiceApp for Shared {
     const SERVICE: Service = Service::Shared;
     type Config = Config;
@@ -112,6 +129,7 @@ impl ServiceApp for Shared {
                     .map_err(|err| anyhow::anyhow!("app.jwt.previous_public_keys[{n}]: {err}"))?,
             );
         }
+        tokio::spawn(maintain_log_partitions(start.pool.clone()));
         Ok(State {
             signing,
             jwks: Jwks { keys },

@@ -802,3 +802,67 @@ async fn a_deactivated_user_cannot_log_in_or_refresh() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_access_helper_answers_404_403_or_the_level_as_rls_sees_it() {
+    let (db, shared) = shared(&[]).await;
+    let org = shared.org("Rendetalje ApS").await;
+    let (admin_id, admin) = shared.user(org, "admin@rendetalje.dk", "admin").await;
+    let (analyst, _) = shared.user(org, "analyst@rendetalje.dk", "analyst").await;
+    for cvr in ["13585628", "24256790"] {
+        shared
+            .post_json(
+                "/v1/companies",
+                Some(&admin),
+                json!({"cvr": cvr, "name": "Kunde ApS"}),
+            )
+            .await;
+    }
+    shared
+        .put_json(
+            &format!("/v1/companies/13585628/grants/{analyst}"),
+            &admin,
+            json!({"access_level": "read"}),
+        )
+        .await;
+
+    let pool = db.pool(Service::Shared).unwrap();
+    let check =
+        async |user: Uuid, role: tekup_types::Role, cvr: &str, needed: tekup_types::AccessLevel| {
+            let principal = tekup_auth::Principal {
+                user_id: user,
+                org_id: org,
+                role,
+            };
+            let cvr: tekup_types::Cvr = cvr.parse().unwrap();
+            let mut conn = pool.get().await.unwrap();
+            diesel_async::AsyncConnection::transaction::<_, tekup_runtime::Problem, _>(
+                &mut *conn,
+                async |conn| {
+                    tekup_db::tenancy::enter(conn, &principal.context()).await?;
+                    Ok(tekup_auth::require_access(conn, &principal, &cvr, needed).await)
+                },
+            )
+            .await
+            .unwrap()
+            .map_err(|problem| problem.status)
+        };
+    use tekup_types::AccessLevel::{Admin, Read, Write};
+    use tekup_types::Role;
+    assert_eq!(
+        check(analyst, Role::Analyst, "13585628", Read).await,
+        Ok(Read)
+    );
+    assert_eq!(
+        check(analyst, Role::Analyst, "13585628", Write).await,
+        Err(403)
+    );
+    assert_eq!(
+        check(analyst, Role::Analyst, "24256790", Read).await,
+        Err(404)
+    );
+    assert_eq!(
+        check(admin_id, Role::Admin, "24256790", Admin).await,
+        Ok(Admin)
+    );
+}

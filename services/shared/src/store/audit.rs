@@ -95,6 +95,15 @@ pub async fn query(conn: &mut AsyncPgConnection, filter: Filter) -> Result<Vec<A
     query.load(conn).await
 }
 
+/// Makes the monthly log partitions from this month on, `months` ahead (idempotent).
+pub async fn ensure_partitions(conn: &mut AsyncPgConnection, months: i32) -> Result<(), Error> {
+    diesel::sql_query("SELECT shared.ensure_log_partitions(current_date, $1)")
+        .bind::<diesel::sql_types::Integer, _>(months)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Writes a system log entry (`severity` info, warning or error).
 pub async fn system_log(
     conn: &mut AsyncPgConnection,

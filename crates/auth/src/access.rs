@@ -1,0 +1,25 @@
+//! Requiring an access level on a company, the same way in every service.
+
+use diesel_async::AsyncPgConnection;
+use tekup_problem::Problem;
+use tekup_types::{AccessLevel, Cvr};
+
+use crate::Principal;
+
+/// Fails unless the principal (whose tenant context the transaction has entered) may act on
+/// company `cvr` at `needed`. A company out of reach altogether is a 404, so its existence
+/// does not leak; one that is visible but not at that level is a 403.
+pub async fn require_access(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    cvr: &Cvr,
+    needed: AccessLevel,
+) -> Result<AccessLevel, Problem> {
+    match tekup_db::tenancy::access_level(conn, principal.org_id, cvr.as_str()).await? {
+        None => Err(Problem::not_found(format!("No company {cvr}."))),
+        Some(level) if level.allows(needed) => Ok(level),
+        Some(level) => Err(Problem::forbidden(format!(
+            "Your access to {cvr} is {level}; this needs {needed}."
+        ))),
+    }
+}
