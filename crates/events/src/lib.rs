@@ -10,6 +10,7 @@
 //!   commit together, offsets are stored only afterwards, failures retry with backoff and then
 //!   go to `<service>.dlq`, so a poison message never blocks its partition.
 
+pub mod catalog;
 pub mod config;
 pub mod consumer;
 pub mod envelope;

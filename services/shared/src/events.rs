@@ -97,7 +97,7 @@ async fn publish<M: Message + Name>(
     .await
 }
 
-/// Every topic the audit trail records: each service's, as they come to publish.
+/// Every topic the audit trail records: all of the platform's (see `tekup_events::catalog`).
 pub fn audited_topics() -> Vec<String> {
-    all_topics()
+    tekup_events::catalog::all()
 }

@@ -866,3 +866,68 @@ async fn the_access_helper_answers_404_403_or_the_level_as_rls_sees_it() {
         Ok(Admin)
     );
 }
+
+#[tokio::test]
+async fn the_audit_trail_records_the_events_of_other_services() {
+    let (db, shared) = shared(&[]).await;
+    let org = shared.org("Rendetalje ApS").await;
+    let (_, admin) = shared.user(org, "admin@rendetalje.dk", "admin").await;
+
+    // crm publishes on a topic of its own (from the catalog).
+    let events = db.events();
+    let topic = tekup_events::kafka::topic("crm", "company");
+    tekup_events::kafka::ensure_topics(&events, std::slice::from_ref(&topic))
+        .await
+        .unwrap();
+    let crm_pool = db.pool(Service::Crm).unwrap();
+    let mut conn = crm_pool.get().await.unwrap();
+    diesel_async::AsyncConnection::transaction::<_, diesel::result::Error, _>(
+        &mut *conn,
+        async |conn| {
+            tekup_events::outbox::publish(
+                conn,
+                tekup_events::outbox::Outgoing {
+                    topic: &topic,
+                    org_id: Some(org),
+                    cvr: Some("13585628"),
+                    subject: "company-1",
+                    payload: &tekup_proto::crm::v1::CompanyRecorded {
+                        company_id: "company-1".into(),
+                        org_id: org.to_string(),
+                        cvr: "13585628".into(),
+                        name: "Kunde ApS".into(),
+                    },
+                },
+            )
+            .await
+        },
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let relay = tekup_events::relay::Relay::new(
+        Service::Crm,
+        crm_pool.clone(),
+        db.url(Service::Crm),
+        tekup_events::kafka::producer(&events, "test").unwrap(),
+        events.clone(),
+    );
+    assert_eq!(relay.publish_batch().await.unwrap(), 1);
+
+    wait_until(
+        "crm's event in the audit trail",
+        Duration::from_secs(40),
+        async || {
+            let (_, page) = shared
+                .get("/v1/audit?type=tekup.crm.v1.CompanyRecorded", &admin)
+                .await;
+            page["items"]
+                .as_array()
+                .is_some_and(|items| items.len() == 1)
+        },
+    )
+    .await;
+    let (_, page) = shared.get("/v1/audit?cvr=13585628", &admin).await;
+    assert_eq!(page["items"][0]["source"], "crm");
+    assert_eq!(page["items"][0]["topic"], "tekup.crm.company");
+}
