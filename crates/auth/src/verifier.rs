@@ -7,14 +7,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tekup_problem::Problem;
 use tokio::sync::{Mutex, RwLock};
 
 use crate::{Claims, Jwk, Jwks};
 
 /// Where keys come from and what a valid token says (`auth.*` in every service's settings).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// shared's JWKS.

@@ -34,6 +34,14 @@ enum Command {
         #[arg(long)]
         password_dir: Option<PathBuf>,
     },
+    /// Apply every pending migration of the given services' schemas (all by default), each as
+    /// its own role: the URL comes from `TEKUP__<SERVICE>__DATABASE__URL`, as the service
+    /// reads it. Safe to run while services start: migrations of a schema are serialised.
+    Migrate {
+        /// Only this service (repeatable).
+        #[arg(long = "service")]
+        services: Vec<Service>,
+    },
 }
 
 #[tokio::main]
@@ -43,30 +51,54 @@ async fn main() -> anyhow::Result<()> {
             admin_url,
             database,
             password_dir,
-        } => {
-            let passwords = Service::ALL
-                .iter()
-                .map(|service| Ok((*service, password(password_dir.as_deref(), *service)?)))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            provision::roles(&admin_url, &passwords)
-                .await
-                .context("creating the service roles")?;
-            if provision::create_database(&admin_url, &database).await? {
-                eprintln!("created database {database}");
-            }
-            let (base, _) = admin_url
-                .rsplit_once('/')
-                .context("the admin URL names no database")?;
-            provision::schemas(&format!("{base}/{database}"))
-                .await
-                .context("creating the schemas")?;
-            eprintln!(
-                "provisioned {database}: schemas and roles for {}",
-                Service::ALL.map(|s| s.name()).join(", ")
-            );
-            Ok(())
-        }
+        } => provision(&admin_url, &database, password_dir.as_deref()).await,
+        Command::Migrate { services } => migrate(services).await,
     }
+}
+
+async fn provision(
+    admin_url: &str,
+    database: &str,
+    password_dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let passwords = Service::ALL
+        .iter()
+        .map(|service| Ok((*service, password(password_dir, *service)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    provision::roles(admin_url, &passwords)
+        .await
+        .context("creating the service roles")?;
+    if provision::create_database(admin_url, database).await? {
+        eprintln!("created database {database}");
+    }
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .context("the admin URL names no database")?;
+    provision::schemas(&format!("{base}/{database}"))
+        .await
+        .context("creating the schemas")?;
+    eprintln!(
+        "provisioned {database}: schemas and roles for {}",
+        Service::ALL.map(|s| s.name()).join(", ")
+    );
+    Ok(())
+}
+
+async fn migrate(services: Vec<Service>) -> anyhow::Result<()> {
+    let services = if services.is_empty() {
+        Service::ALL.to_vec()
+    } else {
+        services
+    };
+    for service in services {
+        let variable = format!("TEKUP__{}__DATABASE__URL", service.name().to_uppercase());
+        let url = std::env::var(&variable).with_context(|| format!("set {variable}"))?;
+        let applied = tekup_db::migrate::run(&url, service)
+            .await
+            .with_context(|| format!("migrating {service}"))?;
+        eprintln!("{service}: {} migration(s) applied", applied.len());
+    }
+    Ok(())
 }
 
 fn password(dir: Option<&Path>, service: Service) -> anyhow::Result<String> {

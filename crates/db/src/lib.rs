@@ -10,6 +10,7 @@
 pub mod migrate;
 pub mod pool;
 pub mod provision;
+pub mod redact;
 mod service;
 pub mod tenancy;
 

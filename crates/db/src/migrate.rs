@@ -38,9 +38,19 @@ pub fn embedded(service: Service) -> EmbeddedMigrations {
 /// in its own transaction, so a failure leaves the schema at the last good version.
 pub async fn run(url: &str, service: Service) -> Result<Vec<String>, DbError> {
     // Migrations may legitimately take longer than a request's statement timeout.
-    let conn = connect(url, service, 0)
+    let mut conn = connect(url, service, 0)
         .await
         .map_err(|err| DbError::Unavailable(err.to_string()))?;
+    // Several replicas may start at once: one migrates, the others wait and then find nothing
+    // left to do. The lock is the session's, released when the connection closes.
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut conn,
+        &format!(
+            "SELECT pg_advisory_lock(hashtext('tekup.migrate.{}'))",
+            service.schema()
+        ),
+    )
+    .await?;
     with_harness(conn, move |harness| {
         harness
             .run_pending_migrations(embedded(service))

@@ -8,7 +8,7 @@ use diesel::ConnectionError;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Service;
 
@@ -19,10 +19,11 @@ pub type Conn = deadpool::managed::Object<AsyncDieselConnectionManager<AsyncPgCo
 
 /// How a service reaches its database. Every timeout exists so that an outage shows up as an
 /// error within a bounded time instead of a request that hangs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `postgres://role:password@host:port/database`; the role is the service's own.
+    #[serde(serialize_with = "crate::redact::secret")]
     pub url: SecretString,
     /// Most connections the pool opens.
     pub pool_size: usize,

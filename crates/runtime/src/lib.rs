@@ -34,7 +34,7 @@ pub trait ServiceApp: 'static {
 
     /// The service's own configuration, read from the `app` section
     /// (`TEKUP__<SERVICE>__APP__...`).
-    type Config: DeserializeOwned + Default + Clone + Send + Sync + 'static;
+    type Config: DeserializeOwned + serde::Serialize + Default + Clone + Send + Sync + 'static;
 
     /// What the service's handlers share (clients, keys, caches), built once at start-up and
     /// registered as `web::Data<State>`.
@@ -110,7 +110,7 @@ pub struct Start<'a, C> {
 }
 
 /// A configuration section for services that have no settings of their own yet.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoConfig {}
 

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use config::{Config, Environment, File, FileFormat};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tekup_auth::AuthSettings;
 use tekup_db::{DatabaseConfig, Service};
 use tekup_events::EventsConfig;
@@ -18,7 +18,7 @@ use tekup_events::EventsConfig;
 use crate::telemetry::TelemetrySettings;
 
 /// Everything a service is configured with.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings<A> {
     #[serde(default)]
@@ -37,7 +37,7 @@ pub struct Settings<A> {
 }
 
 /// The HTTP listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
     /// Address to bind; loopback by default.
@@ -143,6 +143,52 @@ impl<A: DeserializeOwned + Default> Settings<A> {
     }
 }
 
+impl<A: DeserializeOwned + Default + Serialize> Settings<A> {
+    /// Every setting of `service` as `(key, default, environment variable)`, straight from the
+    /// types the service reads, so the documentation cannot drift from the code. Secrets show
+    /// as `<secret>`; unset options as `unset`.
+    pub fn reference(service: Service) -> Result<Vec<(String, String, String)>, SettingsError> {
+        let defaults = Self::load_from(service, None, HashMap::new())?;
+        let value = serde_json::to_value(&defaults).map_err(|err| SettingsError::Invalid {
+            key: String::new(),
+            origin: "defaults".into(),
+            message: err.to_string(),
+        })?;
+        let mut keys = Vec::new();
+        flatten("", &value, &mut keys);
+        let prefix = format!("TEKUP__{}", upper(service));
+        Ok(keys
+            .into_iter()
+            .map(|(key, default)| {
+                let variable = format!("{prefix}__{}", key.to_uppercase().replace('.', "__"));
+                (key, default, variable)
+            })
+            .collect())
+    }
+}
+
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match value {
+        serde_json::Value::Object(fields) if !fields.is_empty() => {
+            for (name, field) in fields {
+                let key = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                flatten(&key, field, out);
+            }
+        }
+        serde_json::Value::Object(_) => {}
+        serde_json::Value::Null => out.push((prefix.to_owned(), "unset".into())),
+        serde_json::Value::String(text) if text.is_empty() => {
+            out.push((prefix.to_owned(), "empty".into()));
+        }
+        serde_json::Value::String(text) => out.push((prefix.to_owned(), text.clone())),
+        other => out.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
 fn upper(service: Service) -> String {
     service.name().to_uppercase()
 }
@@ -196,6 +242,24 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("`http.port`"), "{message}");
         assert!(message.contains("TEKUP__CRM__HTTP__PORT"), "{message}");
+    }
+
+    #[test]
+    fn the_reference_lists_every_key_with_its_default_and_variable() {
+        let reference = Settings::<NoConfig>::reference(Service::Crm).unwrap();
+        let port = reference
+            .iter()
+            .find(|(key, ..)| key == "http.port")
+            .unwrap();
+        assert_eq!(port.1, "8084");
+        assert_eq!(port.2, "TEKUP__CRM__HTTP__PORT");
+        let url = reference
+            .iter()
+            .find(|(key, ..)| key == "database.url")
+            .unwrap();
+        assert_eq!(url.1, "empty");
+        assert!(reference.iter().any(|(key, ..)| key == "events.brokers"));
+        assert!(reference.iter().any(|(key, ..)| key == "auth.jwks_url"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod store;
 
 use actix_web::web;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tekup_auth::{Jwk, Jwks, SigningKey, Verifier};
 use tekup_events::Subscription;
 use tekup_runtime::{Service, ServiceApp, Start};
@@ -23,22 +23,24 @@ use tekup_runtime::{Service, ServiceApp, Start};
 pub struct Shared;
 
 /// Settings of the shared service (`TEKUP__SHARED__APP__...`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Bearer token of the platform operator, who creates organizations and their first users.
     /// Unset: operator endpoints are refused.
+    #[serde(serialize_with = "tekup_db::redact::optional_secret")]
     pub admin_token: Option<SecretString>,
     pub jwt: JwtConfig,
     pub login: LoginConfig,
 }
 
 /// Access and refresh tokens.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JwtConfig {
     /// The Ed25519 signing key's 32-byte seed, base64 (`head -c 32 /dev/urandom | base64`).
     /// Unset: a key is made at start-up, and tokens do not outlive the process.
+    #[serde(serialize_with = "tekup_db::redact::optional_secret")]
     pub signing_key: Option<SecretString>,
     /// Public keys (base64url) of earlier signing keys, still published so that tokens they
     /// signed stay valid until they expire.
@@ -59,7 +61,7 @@ impl Default for JwtConfig {
 }
 
 /// Brute-force protection of the login.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginConfig {
     /// Failed logins for one account within the window before further tries are refused.
