@@ -3,7 +3,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 PLATFORM := scripts/platform.sh
 
-.PHONY: help run down clean status test bench-events lint fmt install
+.PHONY: help run down clean status test bench-events lint validate-deploy fmt install
 
 help: ## list the verbs
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,9 +26,12 @@ test: ## run every test against its own PostgreSQL and broker, then tear them do
 bench-events: ## event backbone vs the raw broker: throughput and latency, side by side
 	@bash $(PLATFORM) bench-events
 
-lint: ## rustfmt check and clippy with warnings as errors
+lint: validate-deploy ## rustfmt check, clippy with warnings as errors, deployment files
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+validate-deploy: ## validate docker-compose.yml, deploy/Dockerfile and deploy/k8s (and that broken copies fail)
+	@bash $(PLATFORM) validate-deploy
 
 fmt: ## format the code
 	cargo fmt --all

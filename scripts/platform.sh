@@ -9,6 +9,7 @@
 #   platform.sh status             what is running
 #   platform.sh test [ARGS...]     isolated infrastructure, the test suite, teardown
 #   platform.sh bench-events       isolated infrastructure, the event backbone benchmark
+#   platform.sh validate-deploy    validate docker-compose.yml, the Dockerfile and deploy/k8s
 #
 # Environment (all optional):
 #   TEKUP_HOME            cache and state (default ~/.cache/tekup; /var/cache/tekup as root,
@@ -69,6 +70,31 @@ install_tansu() {
   cargo install tansu --version "$TANSU_VERSION" --locked --features postgres,dynostore \
     --root "$TANSU_DIR" --target-dir "$HOME_DIR/build/tansu"
   rm -rf "$HOME_DIR/build/tansu"
+}
+
+# Pinned validators for what cannot run here (compose, Kubernetes), in a venv of the cache.
+readonly DEPLOY_TOOLS="check-jsonschema==0.39.0 kubernetes-validate==1.37.0"
+readonly DEPLOY_VENV=$HOME_DIR/deploy-tools
+
+install_deploy_tools() {
+  local marker=$DEPLOY_VENV/.installed
+  if [[ -f $marker && $(cat "$marker") == "$DEPLOY_TOOLS" ]]; then
+    return
+  fi
+  log "installing the deployment validators ($DEPLOY_TOOLS) into $DEPLOY_VENV"
+  rm -rf "$DEPLOY_VENV"
+  python3 -m venv "$DEPLOY_VENV"
+  # shellcheck disable=SC2086
+  "$DEPLOY_VENV/bin/pip" install --quiet --disable-pip-version-check $DEPLOY_TOOLS
+  echo "$DEPLOY_TOOLS" >"$marker"
+}
+
+validate_deploy() {
+  command -v kubectl >/dev/null \
+    || die "kubectl (with its built-in kustomize) is needed to render deploy/k8s"
+  install_deploy_tools
+  "$DEPLOY_VENV/bin/python" "$REPO/scripts/validate_deploy.py"
+  "$DEPLOY_VENV/bin/python" "$REPO/scripts/validate_deploy.py" --self-test
 }
 
 install_all() {
@@ -333,6 +359,7 @@ case ${1:-} in
   clean) clean_platform ;;
   status) status_platform ;;
   test) shift; with_isolated_infra run_tests "$@" ;;
+  validate-deploy) validate_deploy ;;
   bench-events) shift; with_isolated_infra cargo run --release --quiet -p tekup-bench --bin bench-events "$@" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
 esac
