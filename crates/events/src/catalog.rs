@@ -11,6 +11,7 @@ const TOPICS: &[(&str, &str)] = &[
     ("shared", "company"),
     ("shared", "access"),
     ("crm", "company"),
+    ("crm", "contact"),
 ];
 
 /// Every topic name of the platform.
@@ -37,6 +38,6 @@ mod tests {
     #[test]
     fn every_topic_is_named_after_its_service_and_aggregate() {
         assert!(all().contains(&"tekup.shared.access".to_owned()));
-        assert_eq!(of("crm"), ["tekup.crm.company"]);
+        assert_eq!(of("crm"), ["tekup.crm.company", "tekup.crm.contact"]);
     }
 }

@@ -1,20 +1,20 @@
-//! The CRM: companies by CVR, contacts, pipeline, activities, customer insights and next-step recommendations.
+//! The CRM: companies by CVR, contacts, pipeline, activities, customer insights and next-step
+//! recommendations.
 //!
-//! Owns the `crm` schema; talks to the other services only through Kafka events.
+//! Owns the `crm` schema; talks to the other services only through Kafka events. What a user
+//! may see and change follows their grants on each company, which crm keeps as a projection
+//! of shared's access events and enforces in the handlers and again by Row Level Security.
+
+mod http;
+mod schema;
+mod store;
 
 use actix_web::web;
 use tekup_events::Subscription;
 use tekup_runtime::{NoConfig, Service, ServiceApp, Start};
-use utoipa::OpenApi;
 
 /// The crm service.
 pub struct Crm;
-
-#[derive(OpenApi)]
-#[openapi(info(
-    description = "The CRM: companies by CVR, contacts, pipeline, activities, customer insights and next-step recommendations."
-))]
-struct Api;
 
 impl ServiceApp for Crm {
     const SERVICE: Service = Service::Crm;
@@ -26,10 +26,16 @@ impl ServiceApp for Crm {
     }
 
     fn openapi() -> utoipa::openapi::OpenApi {
-        Api::openapi()
+        http::openapi()
     }
 
-    fn routes(_cfg: &mut web::ServiceConfig) {}
+    fn routes(cfg: &mut web::ServiceConfig) {
+        http::routes(cfg);
+    }
+
+    fn topics() -> Vec<String> {
+        tekup_events::catalog::of("crm")
+    }
 
     fn subscriptions() -> Vec<Subscription> {
         vec![

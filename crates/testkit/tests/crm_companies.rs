@@ -1,0 +1,408 @@
+//! crm's companies and contacts, through HTTP with real tokens from shared and grants that
+//! reach crm through Kafka.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use diesel::QueryableByName;
+use diesel::sql_types::BigInt;
+use diesel_async::RunQueryDsl;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tekup_db::Service;
+use tekup_db::tenancy::{Context, enter};
+use tekup_testkit::{TestApp, TestDb, spawn_app_on, wait_until};
+use uuid::Uuid;
+
+const OPERATOR: &str = "operator-secret";
+const PASSWORD: &str = "rengøring-er-en-kunst";
+const CVR: &str = "13585628";
+
+struct World {
+    db: Arc<TestDb>,
+    shared: TestApp,
+    crm: TestApp,
+}
+
+impl World {
+    async fn new() -> Self {
+        let db = Arc::new(TestDb::new().await.unwrap());
+        let seed = STANDARD.encode([3u8; 32]);
+        let shared = spawn_app_on::<shared::Shared>(
+            Arc::clone(&db),
+            &[
+                ("APP__ADMIN_TOKEN", OPERATOR),
+                ("APP__JWT__SIGNING_KEY", &seed),
+            ],
+        )
+        .await
+        .unwrap();
+        let jwks = shared.at("/.well-known/jwks.json");
+        let crm = spawn_app_on::<crm::Crm>(Arc::clone(&db), &[("AUTH__JWKS_URL", &jwks)])
+            .await
+            .unwrap();
+        Self { db, shared, crm }
+    }
+
+    async fn call(
+        &self,
+        app: &TestApp,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = app.client.request(method, app.at(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn operator(&self, path: &str, body: Value) -> Value {
+        let (status, value) = self
+            .call(&self.shared, Method::POST, path, OPERATOR, Some(body))
+            .await;
+        assert!(status.is_success(), "{path}: {status} {value}");
+        value
+    }
+
+    /// A user of `org` with `role`; returns (id, access token).
+    async fn user(&self, org: &str, email: &str, role: &str) -> (Uuid, String) {
+        let user = self
+            .operator(
+                &format!("/v1/organizations/{org}/users"),
+                json!({"email": email, "password": PASSWORD, "first_name": "Test",
+                       "last_name": "Bruger", "role": role}),
+            )
+            .await;
+        let response = self
+            .shared
+            .client
+            .post(self.shared.at("/v1/auth/login"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let tokens: Value = response.json().await.unwrap();
+        (
+            user["id"].as_str().unwrap().parse().unwrap(),
+            tokens["access_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn crm(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(&self.crm, method, path, token, body).await
+    }
+
+    /// Grants projected into crm's schema.
+    async fn projected_grants(&self) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let pool = self.db.pool(Service::Crm).unwrap();
+        let mut conn = pool.get().await.unwrap();
+        diesel_async::AsyncConnection::transaction::<_, diesel::result::Error, _>(
+            &mut *conn,
+            async |conn| {
+                enter(conn, &Context::System).await?;
+                let row: Count = diesel::sql_query("SELECT count(*) AS n FROM access_grants")
+                    .get_result(conn)
+                    .await?;
+                Ok(row.n)
+            },
+        )
+        .await
+        .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn grants_decide_who_reads_and_who_writes_a_companys_crm_data() {
+    let world = World::new().await;
+    let org = world
+        .operator("/v1/organizations", json!({"name": "Rendetalje ApS"}))
+        .await;
+    let org = org["id"].as_str().unwrap().to_owned();
+    let other = world
+        .operator("/v1/organizations", json!({"name": "Konkurrent A/S"}))
+        .await;
+    let other = other["id"].as_str().unwrap().to_owned();
+    let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
+    let (writer_id, writer) = world.user(&org, "writer@rendetalje.dk", "analyst").await;
+    let (reader_id, reader) = world.user(&org, "reader@rendetalje.dk", "viewer").await;
+    let (_, stranger) = world.user(&org, "stranger@rendetalje.dk", "analyst").await;
+    let (_, outsider) = world.user(&other, "admin@konkurrent.dk", "admin").await;
+
+    let (status, _) = world
+        .call(
+            &world.shared,
+            Method::POST,
+            "/v1/companies",
+            &admin,
+            Some(json!({"cvr": CVR, "name": "Kunde ApS"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for (user, level) in [(writer_id, "write"), (reader_id, "read")] {
+        let (status, _) = world
+            .call(
+                &world.shared,
+                Method::PUT,
+                &format!("/v1/companies/{CVR}/grants/{user}"),
+                &admin,
+                Some(json!({"access_level": level})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    wait_until("both grants in crm", Duration::from_secs(30), async || {
+        world.projected_grants().await == 2
+    })
+    .await;
+
+    // The writer creates the CRM record and contacts.
+    let record =
+        json!({"name": "Kunde ApS", "segment": "erhverv", "zipcode": "8000", "city": "Aarhus C"});
+    let (status, company) = world
+        .crm(
+            Method::PUT,
+            &format!("/v1/companies/{CVR}"),
+            &writer,
+            Some(record.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{company}");
+    let (status, _) = world
+        .crm(
+            Method::PUT,
+            &format!("/v1/companies/{CVR}"),
+            &writer,
+            Some(record),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, contact) = world
+        .crm(
+            Method::POST,
+            &format!("/v1/companies/{CVR}/contacts"),
+            &writer,
+            Some(
+                json!({"first_name": "Mette", "last_name": "Hansen", "email": "Mette@Kunde.dk",
+                         "phone": "+45 12 34 56 78", "title": "Indkøbschef"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{contact}");
+    assert_eq!(contact["email"], "mette@kunde.dk");
+    let contact_id = contact["id"].as_str().unwrap().to_owned();
+    world
+        .crm(
+            Method::POST,
+            &format!("/v1/companies/{CVR}/contacts"),
+            &writer,
+            Some(json!({"first_name": "Lars", "last_name": "Nielsen"})),
+        )
+        .await;
+
+    // The reader reads, and cannot change anything.
+    let (status, page) = world
+        .crm(
+            Method::GET,
+            &format!("/v1/companies/{CVR}/contacts"),
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let (status, found) = world
+        .crm(
+            Method::GET,
+            &format!("/v1/companies/{CVR}/contacts?q=mette"),
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found["items"][0]["last_name"], "Hansen");
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            format!("/v1/companies/{CVR}"),
+            Some(json!({"name": "Overtaget"})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/companies/{CVR}/contacts"),
+            Some(json!({"first_name": "X", "last_name": "Y"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/companies/{CVR}/contacts/{contact_id}"),
+            Some(json!({"title": null})),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/companies/{CVR}/contacts/{contact_id}"),
+            None,
+        ),
+    ] {
+        let (status, problem) = world.crm(method.clone(), &path, &reader, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {problem}");
+    }
+
+    // Users without a grant, and other organizations, see nothing: 404, not 403.
+    for token in [&stranger, &outsider] {
+        assert_eq!(
+            world
+                .crm(Method::GET, &format!("/v1/companies/{CVR}"), token, None)
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            world
+                .crm(
+                    Method::GET,
+                    &format!("/v1/companies/{CVR}/contacts"),
+                    token,
+                    None
+                )
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        let (_, page) = world.crm(Method::GET, "/v1/companies", token, None).await;
+        assert_eq!(page["items"], json!([]));
+        let (status, _) = world
+            .crm(
+                Method::PATCH,
+                &format!("/v1/companies/{CVR}/contacts/{contact_id}"),
+                token,
+                Some(json!({"title": "Hacked"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    // The writer changes and deletes; the org admin sees everything without a grant.
+    let (status, changed) = world
+        .crm(
+            Method::PATCH,
+            &format!("/v1/companies/{CVR}/contacts/{contact_id}"),
+            &writer,
+            Some(json!({"title": null, "phone": "87 65 43 21"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["title"], Value::Null);
+    assert_eq!(changed["email"], "mette@kunde.dk");
+    assert_eq!(
+        world
+            .crm(
+                Method::DELETE,
+                &format!("/v1/companies/{CVR}/contacts/{contact_id}"),
+                &writer,
+                None
+            )
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, page) = world
+        .crm(
+            Method::GET,
+            &format!("/v1/companies/{CVR}/contacts"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_naming_the_field_and_changes_nothing() {
+    let world = World::new().await;
+    let org = world
+        .operator("/v1/organizations", json!({"name": "Rendetalje ApS"}))
+        .await;
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
+
+    let (status, problem) = world
+        .crm(
+            Method::PUT,
+            "/v1/companies/13585629",
+            &admin,
+            Some(json!({"name": "X"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["field"], "cvr");
+    let (status, problem) = world
+        .crm(
+            Method::PUT,
+            &format!("/v1/companies/{CVR}"),
+            &admin,
+            Some(json!({"name": " ", "zipcode": "80000"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "zipcode"]);
+    let (status, _) = world
+        .crm(
+            Method::PUT,
+            &format!("/v1/companies/{CVR}"),
+            &admin,
+            Some(json!({"name": "Kunde ApS"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, problem) = world
+        .crm(Method::POST, &format!("/v1/companies/{CVR}/contacts"), &admin,
+             Some(json!({"first_name": "Mette", "last_name": "Hansen", "email": "ikke-en-adresse", "phone": "12"})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["email", "phone"]);
+    let (_, page) = world
+        .crm(
+            Method::GET,
+            &format!("/v1/companies/{CVR}/contacts"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(page["items"], json!([]));
+    let (status, _) = world
+        .crm(Method::GET, "/v1/companies", "not-a-token", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,2 @@
+DROP TABLE crm.contacts;
+DROP TABLE crm.companies;

@@ -1,0 +1,113 @@
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::Error;
+use diesel::upsert::excluded;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tekup_events::kafka::topic;
+use tekup_events::outbox::{self, Outgoing};
+use tekup_proto::crm::v1::CompanyRecorded;
+use uuid::Uuid;
+
+use crate::schema::companies;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = companies)]
+pub struct Company {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub cvr: String,
+    pub name: String,
+    pub segment: Option<String>,
+    pub street: Option<String>,
+    pub zipcode: Option<String>,
+    pub city: Option<String>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct Record<'a> {
+    pub org_id: Uuid,
+    pub cvr: &'a str,
+    pub name: &'a str,
+    pub segment: Option<&'a str>,
+    pub street: Option<&'a str>,
+    pub zipcode: Option<&'a str>,
+    pub city: Option<&'a str>,
+    pub by: Uuid,
+}
+
+/// Creates or updates the CRM record of a company; `(company, created)`.
+pub async fn upsert(
+    conn: &mut AsyncPgConnection,
+    record: Record<'_>,
+) -> Result<(Company, bool), Error> {
+    let company: Company = diesel::insert_into(companies::table)
+        .values((
+            companies::id.eq(Uuid::now_v7()),
+            companies::org_id.eq(record.org_id),
+            companies::cvr.eq(record.cvr),
+            companies::name.eq(record.name),
+            companies::segment.eq(record.segment),
+            companies::street.eq(record.street),
+            companies::zipcode.eq(record.zipcode),
+            companies::city.eq(record.city),
+            companies::created_by.eq(record.by),
+        ))
+        .on_conflict((companies::org_id, companies::cvr))
+        .do_update()
+        .set((
+            companies::name.eq(excluded(companies::name)),
+            companies::segment.eq(excluded(companies::segment)),
+            companies::street.eq(excluded(companies::street)),
+            companies::zipcode.eq(excluded(companies::zipcode)),
+            companies::city.eq(excluded(companies::city)),
+            companies::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Company::as_returning())
+        .get_result(conn)
+        .await?;
+    let created = company.created_at == company.updated_at;
+    outbox::publish(
+        conn,
+        Outgoing {
+            topic: &topic("crm", "company"),
+            org_id: Some(company.org_id),
+            cvr: Some(&company.cvr),
+            subject: &company.id.to_string(),
+            payload: &CompanyRecorded {
+                company_id: company.id.to_string(),
+                org_id: company.org_id.to_string(),
+                cvr: company.cvr.clone(),
+                name: company.name.clone(),
+            },
+        },
+    )
+    .await?;
+    Ok((company, created))
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, org_id: Uuid, cvr: &str) -> Result<Company, Error> {
+    companies::table
+        .filter(companies::org_id.eq(org_id).and(companies::cvr.eq(cvr)))
+        .select(Company::as_select())
+        .get_result(conn)
+        .await
+}
+
+/// The companies visible to the caller, by CVR.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Company>, Error> {
+    let mut query = companies::table
+        .select(Company::as_select())
+        .order(companies::cvr)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(companies::cvr.gt(after.to_owned()));
+    }
+    query.load(conn).await
+}
