@@ -12,6 +12,7 @@ const TOPICS: &[(&str, &str)] = &[
     ("shared", "access"),
     ("crm", "company"),
     ("crm", "contact"),
+    ("crm", "deal"),
 ];
 
 /// Every topic name of the platform.
@@ -38,6 +39,9 @@ mod tests {
     #[test]
     fn every_topic_is_named_after_its_service_and_aggregate() {
         assert!(all().contains(&"tekup.shared.access".to_owned()));
-        assert_eq!(of("crm"), ["tekup.crm.company", "tekup.crm.contact"]);
+        assert_eq!(
+            of("crm"),
+            ["tekup.crm.company", "tekup.crm.contact", "tekup.crm.deal"]
+        );
     }
 }

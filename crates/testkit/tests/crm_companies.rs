@@ -406,3 +406,126 @@ async fn bad_input_is_refused_naming_the_field_and_changes_nothing() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn deals_move_through_the_organizations_pipeline() {
+    let world = World::new().await;
+    let org = world
+        .operator("/v1/organizations", json!({"name": "Rendetalje ApS"}))
+        .await;
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
+    let (_, analyst) = world.user(&org, "analyst@rendetalje.dk", "analyst").await;
+    world
+        .crm(
+            Method::PUT,
+            &format!("/v1/companies/{CVR}"),
+            &admin,
+            Some(json!({"name": "Kunde ApS"})),
+        )
+        .await;
+
+    let (status, pipeline) = world.crm(Method::GET, "/v1/pipeline", &analyst, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(pipeline["stages"][0]["key"], "lead");
+
+    let (status, deal) = world
+        .crm(Method::POST, &format!("/v1/companies/{CVR}/deals"), &admin,
+             Some(json!({"title": "Ugentlig kontorrengøring", "value_ore": 1_250_000, "expected_close": "2026-12-31"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{deal}");
+    assert_eq!(deal["stage"], "lead");
+    assert_eq!(deal["closed_at"], Value::Null);
+    let id = deal["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/companies/{CVR}/deals/{id}");
+
+    let (status, problem) = world
+        .crm(
+            Method::PATCH,
+            &path,
+            &admin,
+            Some(json!({"stage": "dreaming"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("not a stage"),
+        "{problem}"
+    );
+    let (status, problem) = world
+        .crm(Method::PATCH, &path, &admin, Some(json!({"value_ore": -1})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+
+    let (_, moved) = world
+        .crm(
+            Method::PATCH,
+            &path,
+            &admin,
+            Some(json!({"stage": "proposal"})),
+        )
+        .await;
+    assert_eq!(moved["stage"], "proposal");
+    let (_, won) = world
+        .crm(Method::PATCH, &path, &admin, Some(json!({"stage": "won"})))
+        .await;
+    assert!(won["closed_at"].is_string(), "{won}");
+    let (_, reopened) = world
+        .crm(
+            Method::PATCH,
+            &path,
+            &admin,
+            Some(json!({"stage": "negotiation"})),
+        )
+        .await;
+    assert_eq!(reopened["closed_at"], Value::Null);
+    let (_, in_negotiation) = world
+        .crm(
+            Method::GET,
+            &format!("/v1/companies/{CVR}/deals?stage=negotiation"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(in_negotiation["items"].as_array().unwrap().len(), 1);
+
+    // Administrators set their own pipeline; stages in use cannot be dropped.
+    let own = json!({"stages": [
+        {"key": "kontakt", "name": "Kontakt", "probability": 20, "outcome": "open"},
+        {"key": "won", "name": "Vundet", "probability": 100, "outcome": "won"},
+        {"key": "lost", "name": "Tabt", "probability": 0, "outcome": "lost"}]});
+    assert_eq!(
+        world
+            .crm(Method::PUT, "/v1/pipeline", &analyst, Some(own.clone()))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, problem) = world
+        .crm(Method::PUT, "/v1/pipeline", &admin, Some(own.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    world
+        .crm(Method::PATCH, &path, &admin, Some(json!({"stage": "lost"})))
+        .await;
+    let (status, _) = world
+        .crm(Method::PUT, "/v1/pipeline", &admin, Some(own))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, pipeline) = world.crm(Method::GET, "/v1/pipeline", &analyst, None).await;
+    assert_eq!(pipeline["stages"][0]["key"], "kontakt");
+    let (status, problem) = world
+        .crm(
+            Method::PUT,
+            "/v1/pipeline",
+            &admin,
+            Some(json!({"stages": [
+            {"key": "Kontakt!", "name": "", "probability": 101, "outcome": "maybe"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        problem["errors"].as_array().unwrap().len() >= 5,
+        "{problem}"
+    );
+}

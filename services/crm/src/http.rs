@@ -2,6 +2,7 @@
 
 mod companies;
 mod contacts;
+mod deals;
 
 use actix_web::web;
 use tekup_runtime::Problem;
@@ -10,16 +11,22 @@ use tekup_types::Cvr;
 use utoipa::OpenApi;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/v1/companies")
-            .route("", web::get().to(companies::list))
-            .route("/{cvr}", web::get().to(companies::get))
-            .route("/{cvr}", web::put().to(companies::put))
-            .route("/{cvr}/contacts", web::get().to(contacts::list))
-            .route("/{cvr}/contacts", web::post().to(contacts::create))
-            .route("/{cvr}/contacts/{id}", web::patch().to(contacts::update))
-            .route("/{cvr}/contacts/{id}", web::delete().to(contacts::delete)),
-    );
+    cfg.route("/v1/pipeline", web::get().to(deals::pipeline))
+        .route("/v1/pipeline", web::put().to(deals::set_pipeline))
+        .service(
+            web::scope("/v1/companies")
+                .route("", web::get().to(companies::list))
+                .route("/{cvr}", web::get().to(companies::get))
+                .route("/{cvr}", web::put().to(companies::put))
+                .route("/{cvr}/contacts", web::get().to(contacts::list))
+                .route("/{cvr}/contacts", web::post().to(contacts::create))
+                .route("/{cvr}/contacts/{id}", web::patch().to(contacts::update))
+                .route("/{cvr}/contacts/{id}", web::delete().to(contacts::delete))
+                .route("/{cvr}/deals", web::get().to(deals::list))
+                .route("/{cvr}/deals", web::post().to(deals::create))
+                .route("/{cvr}/deals/{id}", web::get().to(deals::get))
+                .route("/{cvr}/deals/{id}", web::patch().to(deals::update)),
+        );
 }
 
 #[derive(OpenApi)]
@@ -28,15 +35,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     paths(
         companies::list, companies::get, companies::put,
         contacts::list, contacts::create, contacts::update, contacts::delete,
+        deals::pipeline, deals::set_pipeline, deals::list, deals::create, deals::get, deals::update,
     ),
     components(schemas(
         companies::CompanyBody, companies::CompanyView,
         contacts::ContactBody, contacts::ContactChanges, contacts::ContactView,
+        crate::domain::pipeline::Stage, deals::PipelineBody, deals::DealBody, deals::DealChanges,
+        deals::DealView,
     )),
     modifiers(&UserAuth),
     tags(
         (name = "companies", description = "CRM records of customer companies, by CVR"),
         (name = "contacts", description = "The people at a company"),
+        (name = "deals", description = "The sales pipeline and its deals"),
     )
 )]
 struct Api;
@@ -91,4 +102,29 @@ pub fn text(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) 
         ));
     }
     trimmed.to_owned()
+}
+
+/// A field that is present (even as `null`) is `Some`; an absent one stays `None`.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
+/// Contacts and deals hang off a company's CRM record: without one there are none.
+pub async fn company_exists(
+    conn: &mut diesel_async::AsyncPgConnection,
+    org_id: uuid::Uuid,
+    cvr: &Cvr,
+) -> Result<(), Problem> {
+    crate::store::companies::find(conn, org_id, cvr.as_str())
+        .await
+        .map(|_| ())
+        .map_err(|_| {
+            Problem::not_found(format!(
+                "No CRM record for {cvr}: create it with PUT /v1/companies/{cvr} first."
+            ))
+        })
 }

@@ -5,6 +5,7 @@
 //! may see and change follows their grants on each company, which crm keeps as a projection
 //! of shared's access events and enforces in the handlers and again by Row Level Security.
 
+mod domain;
 mod http;
 mod schema;
 mod store;

@@ -28,3 +28,32 @@ diesel::table! {
         updated_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    pipeline_stages (org_id, key) {
+        org_id -> Uuid,
+        key -> Text,
+        name -> Text,
+        position -> Int4,
+        probability -> Int4,
+        outcome -> Text,
+    }
+}
+
+diesel::table! {
+    deals (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        cvr -> Text,
+        title -> Text,
+        stage -> Text,
+        value_ore -> Int8,
+        currency -> Text,
+        expected_close -> Nullable<Date>,
+        owner_id -> Nullable<Uuid>,
+        contact_id -> Nullable<Uuid>,
+        closed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}

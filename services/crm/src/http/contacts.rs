@@ -12,7 +12,7 @@ use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, cvr, text};
+use super::{check, company_exists, cvr, present, text};
 use crate::store::contacts::{self, Contact, Fields};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -38,15 +38,6 @@ pub struct ContactChanges {
     phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     title: Option<Option<String>>,
-}
-
-/// A field that is present (even as `null`) is `Some`; an absent one stays `None`.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -134,22 +125,6 @@ fn fields_of_changes(changes: ContactChanges) -> Result<Fields, Problem> {
             .map(|v| v.map(|t| text("title", &t, 100, &mut errors))),
     };
     check(errors).map(|()| fields)
-}
-
-/// Contacts hang off a company's CRM record: without one there are none to show or add.
-async fn company_exists(
-    conn: &mut diesel_async::AsyncPgConnection,
-    org_id: Uuid,
-    cvr: &tekup_types::Cvr,
-) -> Result<(), Problem> {
-    crate::store::companies::find(conn, org_id, cvr.as_str())
-        .await
-        .map(|_| ())
-        .map_err(|_| {
-            Problem::not_found(format!(
-                "No CRM record for {cvr}: create it with PUT /v1/companies/{cvr} first."
-            ))
-        })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

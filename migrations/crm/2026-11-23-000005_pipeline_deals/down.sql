@@ -1,0 +1,2 @@
+DROP TABLE crm.deals;
+DROP TABLE crm.pipeline_stages;

@@ -1,0 +1,3 @@
+//! Rules of the CRM, free of I/O.
+
+pub mod pipeline;

@@ -1,0 +1,233 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::result::Error;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tekup_events::kafka::topic;
+use tekup_events::outbox::{self, Outgoing};
+use tekup_proto::crm::v1::DealChanged;
+use uuid::Uuid;
+
+use crate::domain::pipeline::{self, Stage};
+use crate::schema::{deals, pipeline_stages};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = deals)]
+pub struct Deal {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub cvr: String,
+    pub title: String,
+    pub stage: String,
+    pub value_ore: i64,
+    pub currency: String,
+    pub expected_close: Option<NaiveDate>,
+    pub owner_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default)]
+pub struct Fields {
+    pub title: Option<String>,
+    pub value_ore: Option<i64>,
+    pub expected_close: Option<Option<NaiveDate>>,
+    pub owner_id: Option<Option<Uuid>>,
+    pub contact_id: Option<Option<Uuid>>,
+}
+
+/// The organization's pipeline: its own stages, or the defaults.
+pub async fn stages(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<Vec<Stage>, Error> {
+    let rows: Vec<(String, String, i32, String)> = pipeline_stages::table
+        .filter(pipeline_stages::org_id.eq(org_id))
+        .order(pipeline_stages::position)
+        .select((
+            pipeline_stages::key,
+            pipeline_stages::name,
+            pipeline_stages::probability,
+            pipeline_stages::outcome,
+        ))
+        .load(conn)
+        .await?;
+    if rows.is_empty() {
+        return Ok(pipeline::defaults());
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(key, name, probability, outcome)| Stage {
+            key,
+            name,
+            probability,
+            outcome,
+        })
+        .collect())
+}
+
+/// Replaces the organization's stages; stages still used by deals cannot go.
+pub async fn replace_stages(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    stages: &[Stage],
+) -> Result<Result<(), Vec<String>>, Error> {
+    let keys: Vec<&str> = stages.iter().map(|s| s.key.as_str()).collect();
+    let orphaned: Vec<String> = deals::table
+        .filter(deals::org_id.eq(org_id).and(deals::stage.ne_all(&keys)))
+        .select(deals::stage)
+        .distinct()
+        .load(conn)
+        .await?;
+    if !orphaned.is_empty() {
+        return Ok(Err(orphaned));
+    }
+    diesel::delete(pipeline_stages::table.filter(pipeline_stages::org_id.eq(org_id)))
+        .execute(conn)
+        .await?;
+    let rows: Vec<_> = stages
+        .iter()
+        .enumerate()
+        .map(|(position, stage)| {
+            (
+                pipeline_stages::org_id.eq(org_id),
+                pipeline_stages::key.eq(&stage.key),
+                pipeline_stages::name.eq(stage.name.trim()),
+                pipeline_stages::position.eq(i32::try_from(position).unwrap_or(i32::MAX)),
+                pipeline_stages::probability.eq(stage.probability),
+                pipeline_stages::outcome.eq(&stage.outcome),
+            )
+        })
+        .collect();
+    diesel::insert_into(pipeline_stages::table)
+        .values(rows)
+        .execute(conn)
+        .await?;
+    Ok(Ok(()))
+}
+
+async fn announce(conn: &mut AsyncPgConnection, deal: &Deal, change: &str) -> Result<(), Error> {
+    outbox::publish(
+        conn,
+        Outgoing {
+            topic: &topic("crm", "deal"),
+            org_id: Some(deal.org_id),
+            cvr: Some(&deal.cvr),
+            subject: &deal.id.to_string(),
+            payload: &DealChanged {
+                deal_id: deal.id.to_string(),
+                org_id: deal.org_id.to_string(),
+                cvr: deal.cvr.clone(),
+                stage: deal.stage.clone(),
+                value_ore: deal.value_ore,
+                change: change.to_owned(),
+            },
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// `closed_at` follows the stage: set on entering a won or lost stage, cleared on reopening.
+fn closed_at(stage: &Stage) -> Option<DateTime<Utc>> {
+    (stage.outcome != "open").then(Utc::now)
+}
+
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    cvr: &str,
+    stage: &Stage,
+    fields: Fields,
+) -> Result<Deal, Error> {
+    let deal: Deal = diesel::insert_into(deals::table)
+        .values((
+            deals::id.eq(Uuid::now_v7()),
+            deals::org_id.eq(org_id),
+            deals::cvr.eq(cvr),
+            deals::title.eq(fields.title.unwrap_or_default()),
+            deals::stage.eq(&stage.key),
+            deals::value_ore.eq(fields.value_ore.unwrap_or(0)),
+            deals::expected_close.eq(fields.expected_close.flatten()),
+            deals::owner_id.eq(fields.owner_id.flatten()),
+            deals::contact_id.eq(fields.contact_id.flatten()),
+            deals::closed_at.eq(closed_at(stage)),
+        ))
+        .returning(Deal::as_returning())
+        .get_result(conn)
+        .await?;
+    announce(conn, &deal, "created").await?;
+    Ok(deal)
+}
+
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    cvr: &str,
+    id: Uuid,
+) -> Result<Deal, Error> {
+    deals::table
+        .filter(
+            deals::id
+                .eq(id)
+                .and(deals::org_id.eq(org_id))
+                .and(deals::cvr.eq(cvr)),
+        )
+        .select(Deal::as_select())
+        .get_result(conn)
+        .await
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    cvr: &str,
+    id: Uuid,
+    stage: Option<&Stage>,
+    fields: Fields,
+) -> Result<Deal, Error> {
+    let deal: Deal = diesel::update(
+        deals::table.filter(
+            deals::id
+                .eq(id)
+                .and(deals::org_id.eq(org_id))
+                .and(deals::cvr.eq(cvr)),
+        ),
+    )
+    .set((
+        fields.title.map(|v| deals::title.eq(v)),
+        stage.map(|s| deals::stage.eq(s.key.clone())),
+        stage.map(|s| deals::closed_at.eq(closed_at(s))),
+        fields.value_ore.map(|v| deals::value_ore.eq(v)),
+        fields.expected_close.map(|v| deals::expected_close.eq(v)),
+        fields.owner_id.map(|v| deals::owner_id.eq(v)),
+        fields.contact_id.map(|v| deals::contact_id.eq(v)),
+        deals::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(Deal::as_returning())
+    .get_result(conn)
+    .await?;
+    announce(conn, &deal, "updated").await?;
+    Ok(deal)
+}
+
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    cvr: &str,
+    stage: Option<&str>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Deal>, Error> {
+    let mut query = deals::table
+        .filter(deals::org_id.eq(org_id).and(deals::cvr.eq(cvr)))
+        .select(Deal::as_select())
+        .order(deals::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(stage) = stage {
+        query = query.filter(deals::stage.eq(stage.to_owned()));
+    }
+    if let Some(after) = after {
+        query = query.filter(deals::id.gt(after));
+    }
+    query.load(conn).await
+}
