@@ -64,6 +64,26 @@ impl<T> Page<T> {
     }
 }
 
+/// Cursors of lists ordered newest first: `<microseconds>_<uuid>`.
+pub fn time_cursor(at: chrono::DateTime<chrono::Utc>, id: uuid::Uuid) -> String {
+    format!("{}_{id}", at.timestamp_micros())
+}
+
+/// The position a [`time_cursor`] names; 422 naming `after` when it is not one.
+pub fn parse_time_cursor(
+    cursor: Option<&str>,
+) -> Result<Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>, Problem> {
+    let Some(cursor) = cursor else {
+        return Ok(None);
+    };
+    let invalid = || Problem::validation(vec![FieldError::new("after", "is not a valid cursor")]);
+    let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
+    let micros: i64 = micros.parse().map_err(|_| invalid())?;
+    let at = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+    let id = uuid::Uuid::parse_str(id).map_err(|_| invalid())?;
+    Ok(Some((at, id)))
+}
+
 /// Compares secrets in time independent of where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -98,6 +118,15 @@ mod tests {
         assert_eq!(full.next_cursor.as_deref(), Some("2"));
         let last = Page::new(vec![1], 2, ToString::to_string);
         assert!(last.next_cursor.is_none());
+    }
+
+    #[test]
+    fn time_cursors_round_trip_and_garbage_is_named() {
+        let at = chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let id = uuid::Uuid::now_v7();
+        let cursor = time_cursor(at, id);
+        assert_eq!(parse_time_cursor(Some(&cursor)).unwrap(), Some((at, id)));
+        assert_eq!(parse_time_cursor(Some("nonsense")).unwrap_err().status, 422);
     }
 
     #[test]

@@ -529,3 +529,134 @@ async fn deals_move_through_the_organizations_pipeline() {
         "{problem}"
     );
 }
+
+#[tokio::test]
+async fn activities_and_tasks_are_recorded_and_listed() {
+    let world = World::new().await;
+    let org = world
+        .operator("/v1/organizations", json!({"name": "Rendetalje ApS"}))
+        .await;
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
+    world
+        .crm(
+            Method::PUT,
+            &format!("/v1/companies/{CVR}"),
+            &admin,
+            Some(json!({"name": "Kunde ApS"})),
+        )
+        .await;
+    let base = format!("/v1/companies/{CVR}");
+
+    for (kind, subject, at) in [
+        ("call", "Opfølgning på tilbud", "2026-11-20T10:00:00Z"),
+        ("meeting", "Besigtigelse", "2026-11-21T09:00:00Z"),
+        (
+            "note",
+            "Ønsker rengøring hver fredag",
+            "2026-11-22T12:00:00Z",
+        ),
+    ] {
+        let (status, activity) = world
+            .crm(
+                Method::POST,
+                &format!("{base}/activities"),
+                &admin,
+                Some(json!({"kind": kind, "subject": subject, "occurred_at": at})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{activity}");
+    }
+    let (status, problem) = world
+        .crm(
+            Method::POST,
+            &format!("{base}/activities"),
+            &admin,
+            Some(json!({"kind": "telegram", "subject": "", "occurred_at": "2099-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["kind", "subject", "occurred_at"]);
+
+    // Newest first, two to a page.
+    let (_, first) = world
+        .crm(
+            Method::GET,
+            &format!("{base}/activities?limit=2"),
+            &admin,
+            None,
+        )
+        .await;
+    let subjects: Vec<&str> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["Ønsker rengøring hver fredag", "Besigtigelse"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = world
+        .crm(
+            Method::GET,
+            &format!("{base}/activities?limit=2&after={cursor}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(second["items"][0]["subject"], "Opfølgning på tilbud");
+    assert!(second["next_cursor"].is_null());
+    let (_, calls) = world
+        .crm(
+            Method::GET,
+            &format!("{base}/activities?kind=call"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(calls["items"].as_array().unwrap().len(), 1);
+
+    let (status, task) = world
+        .crm(
+            Method::POST,
+            &format!("{base}/tasks"),
+            &admin,
+            Some(json!({"title": "Send tilbud", "due_date": "2026-11-25"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let task_id = task["id"].as_str().unwrap();
+    let (_, done) = world
+        .crm(
+            Method::PATCH,
+            &format!("{base}/tasks/{task_id}"),
+            &admin,
+            Some(json!({"status": "done"})),
+        )
+        .await;
+    assert_eq!(done["status"], "done");
+    assert!(done["completed_at"].is_string());
+    let (_, open) = world
+        .crm(
+            Method::GET,
+            &format!("{base}/tasks?status=open"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(open, json!([]));
+    let (status, _) = world
+        .crm(
+            Method::PATCH,
+            &format!("{base}/tasks/{task_id}"),
+            &admin,
+            Some(json!({"status": "maybe"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -1,5 +1,6 @@
 //! The HTTP API of the crm service.
 
+mod activities;
 mod companies;
 mod contacts;
 mod deals;
@@ -25,7 +26,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{cvr}/deals", web::get().to(deals::list))
                 .route("/{cvr}/deals", web::post().to(deals::create))
                 .route("/{cvr}/deals/{id}", web::get().to(deals::get))
-                .route("/{cvr}/deals/{id}", web::patch().to(deals::update)),
+                .route("/{cvr}/deals/{id}", web::patch().to(deals::update))
+                .route("/{cvr}/activities", web::get().to(activities::list))
+                .route("/{cvr}/activities", web::post().to(activities::record))
+                .route("/{cvr}/tasks", web::get().to(activities::tasks))
+                .route("/{cvr}/tasks", web::post().to(activities::add_task))
+                .route(
+                    "/{cvr}/tasks/{id}",
+                    web::patch().to(activities::set_task_status),
+                ),
         );
 }
 
@@ -36,18 +45,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         companies::list, companies::get, companies::put,
         contacts::list, contacts::create, contacts::update, contacts::delete,
         deals::pipeline, deals::set_pipeline, deals::list, deals::create, deals::get, deals::update,
+        activities::record, activities::list, activities::add_task, activities::tasks,
+        activities::set_task_status,
     ),
     components(schemas(
         companies::CompanyBody, companies::CompanyView,
         contacts::ContactBody, contacts::ContactChanges, contacts::ContactView,
         crate::domain::pipeline::Stage, deals::PipelineBody, deals::DealBody, deals::DealChanges,
         deals::DealView,
+        activities::ActivityBody, activities::ActivityView, activities::TaskBody,
+        activities::TaskStatus, activities::TaskView,
     )),
     modifiers(&UserAuth),
     tags(
         (name = "companies", description = "CRM records of customer companies, by CVR"),
         (name = "contacts", description = "The people at a company"),
         (name = "deals", description = "The sales pipeline and its deals"),
+        (name = "activities", description = "Calls, meetings, notes, e-mails and tasks"),
     )
 )]
 struct Api;

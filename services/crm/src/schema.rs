@@ -57,3 +57,35 @@ diesel::table! {
         updated_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    activities (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        cvr -> Text,
+        kind -> Text,
+        subject -> Text,
+        body -> Text,
+        contact_id -> Nullable<Uuid>,
+        deal_id -> Nullable<Uuid>,
+        occurred_at -> Timestamptz,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> Uuid,
+        org_id -> Uuid,
+        cvr -> Text,
+        title -> Text,
+        due_date -> Nullable<Date>,
+        assignee_id -> Nullable<Uuid>,
+        status -> Text,
+        deal_id -> Nullable<Uuid>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}

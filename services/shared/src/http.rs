@@ -1,6 +1,7 @@
 //! The HTTP API of the shared service.
 
 pub mod audit;
+pub use tekup_runtime::pagination::{parse_time_cursor, time_cursor};
 mod auth;
 mod companies;
 mod organizations;
@@ -8,14 +9,12 @@ mod users;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
-use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use tekup_auth::Principal;
 use tekup_runtime::Problem;
 use tekup_runtime::pagination::constant_time_eq;
 use tekup_runtime::problem::FieldError;
 use utoipa::OpenApi;
-use uuid::Uuid;
 
 use crate::Config;
 
@@ -166,21 +165,4 @@ pub fn check(errors: Vec<FieldError>) -> Result<(), Problem> {
     } else {
         Err(Problem::validation(errors))
     }
-}
-
-/// Cursors of lists ordered newest first: `<microseconds>_<uuid>`.
-pub fn time_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    format!("{}_{id}", at.timestamp_micros())
-}
-
-pub fn parse_time_cursor(cursor: Option<&str>) -> Result<Option<(DateTime<Utc>, Uuid)>, Problem> {
-    let Some(cursor) = cursor else {
-        return Ok(None);
-    };
-    let invalid = || Problem::validation(vec![FieldError::new("after", "is not a valid cursor")]);
-    let (micros, id) = cursor.split_once('_').ok_or_else(invalid)?;
-    let micros: i64 = micros.parse().map_err(|_| invalid())?;
-    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
-    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
-    Ok(Some((at, id)))
 }

@@ -1,0 +1,2 @@
+DROP TABLE crm.tasks;
+DROP TABLE crm.activities;
