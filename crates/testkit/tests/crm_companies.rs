@@ -660,3 +660,217 @@ async fn activities_and_tasks_are_recorded_and_listed() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn interactions_are_found_by_danish_and_english_words_and_by_metadata() {
+    let world = World::new().await;
+    let org = world
+        .operator("/v1/organizations", json!({"name": "Rendetalje ApS"}))
+        .await;
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (_, analyst) = world.user(&org, "analyst@rendetalje.dk", "analyst").await;
+    let (status, customer) = world
+        .crm(
+            Method::PUT,
+            "/v1/customers/wotnot-4711",
+            &analyst,
+            Some(json!({"email": "Kunde@Example.dk", "first_name": "Hanne", "segment": "privat"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{customer}");
+    for (content, channel, score, source) in [
+        (
+            "Vi er meget tilfredse med rengøringen af kontoret",
+            "chat",
+            0.8,
+            "wotnot",
+        ),
+        (
+            "The cleaners were late and the windows were dirty",
+            "email",
+            -0.6,
+            "email",
+        ),
+        ("Kan I komme på fredag i stedet?", "phone", 0.1, "phone"),
+    ] {
+        let (status, body) = world
+            .crm(Method::POST, "/v1/customers/wotnot-4711/interactions", &analyst,
+                 Some(json!({"channel": channel, "event_type": "message", "content": content,
+                             "sentiment": {"label": if score > 0.0 {"positive"} else {"negative"}, "score": score},
+                             "sentiment_confidence": 0.9, "metadata": {"source": source}})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let find = async |query: &str| -> Vec<String> {
+        let (status, page) = world
+            .crm(
+                Method::GET,
+                &format!("/v1/interactions?{query}"),
+                &analyst,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["channel"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Danish stemming: "rengøring" finds "rengøringen"; English: "window" finds "windows".
+    assert_eq!(find("q=reng%C3%B8ring").await, ["chat"]);
+    assert_eq!(find("q=window").await, ["email"]);
+    assert_eq!(find("q=fredag").await, ["phone"]);
+    assert_eq!(
+        find("metadata=%7B%22source%22%3A%22wotnot%22%7D").await,
+        ["chat"]
+    );
+    assert_eq!(find("customer=wotnot-4711&channel=email").await, ["email"]);
+
+    let (_, customers) = world
+        .crm(Method::GET, "/v1/customers", &analyst, None)
+        .await;
+    let customer = &customers["items"][0];
+    assert_eq!(customer["interaction_count"], 3);
+    assert_eq!(customer["email"], "kunde@example.dk");
+    let average = customer["average_sentiment"].as_f64().unwrap();
+    assert!((average - 0.1).abs() < 0.0001, "{customer}");
+
+    // The metadata filter is served by the GIN index.
+    let pool = world.db.pool(Service::Crm).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    #[derive(QueryableByName)]
+    struct Plan {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let plan: Vec<Plan> = diesel_async::AsyncConnection::transaction::<_, diesel::result::Error, _>(&mut *conn, async |conn| {
+        enter(conn, &Context::System).await?;
+        diesel::sql_query("SET LOCAL enable_seqscan = off").execute(conn).await?;
+        diesel::sql_query("EXPLAIN SELECT id FROM customer_interactions WHERE metadata @> '{\"source\":\"wotnot\"}'")
+            .load(conn)
+            .await
+    })
+    .await
+    .unwrap();
+    let plan: Vec<String> = plan.into_iter().map(|p| p.line).collect();
+    assert!(
+        plan.iter().any(|l| l.contains("interactions_metadata_idx")),
+        "{plan:#?}"
+    );
+}
+
+#[tokio::test]
+async fn every_insights_constraint_refuses_bad_input_with_422_and_changes_nothing() {
+    let world = World::new().await;
+    let org = world
+        .operator("/v1/organizations", json!({"name": "Rendetalje ApS"}))
+        .await;
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (_, analyst) = world.user(&org, "analyst@rendetalje.dk", "analyst").await;
+    world
+        .crm(Method::PUT, "/v1/customers/c-1", &analyst, Some(json!({})))
+        .await;
+
+    for (body, field) in [
+        (json!({"channel": "fax", "event_type": "x"}), "channel"),
+        (json!({"channel": "web", "event_type": ""}), "event_type"),
+        (
+            json!({"channel": "web", "event_type": "x", "timestamp": "2099-01-01T00:00:00Z"}),
+            "timestamp",
+        ),
+        (
+            json!({"channel": "web", "event_type": "x", "sentiment_confidence": 1.5}),
+            "sentiment_confidence",
+        ),
+        (
+            json!({"channel": "web", "event_type": "x", "sentiment": {"score": -2}}),
+            "sentiment.score",
+        ),
+        (
+            json!({"channel": "web", "event_type": "x", "metadata": [1]}),
+            "metadata",
+        ),
+    ] {
+        let (status, problem) = world
+            .crm(
+                Method::POST,
+                "/v1/customers/c-1/interactions",
+                &analyst,
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {problem}"
+        );
+        assert_eq!(problem["errors"][0]["field"], field);
+    }
+    for (body, field) in [
+        (
+            json!({"pattern_type": "churn", "confidence": 1.2, "frequency": 1}),
+            "confidence",
+        ),
+        (
+            json!({"pattern_type": "churn", "confidence": 0.5, "frequency": 0}),
+            "frequency",
+        ),
+        (
+            json!({"pattern_type": "churn", "confidence": 0.5, "frequency": 1,
+                "detected_at": "2026-11-20T00:00:00Z", "valid_until": "2026-11-19T00:00:00Z"}),
+            "valid_until",
+        ),
+    ] {
+        let (status, problem) = world
+            .crm(
+                Method::POST,
+                "/v1/customers/c-1/patterns",
+                &analyst,
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {problem}"
+        );
+        assert_eq!(problem["errors"][0]["field"], field);
+    }
+    let (_, customers) = world
+        .crm(Method::GET, "/v1/customers", &analyst, None)
+        .await;
+    assert_eq!(customers["items"][0]["interaction_count"], 0);
+    let (_, patterns) = world
+        .crm(Method::GET, "/v1/customers/c-1/patterns", &analyst, None)
+        .await;
+    assert_eq!(patterns, json!([]));
+
+    // The database holds the same line on its own.
+    let pool = world.db.pool(Service::Crm).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    for sql in [
+        "INSERT INTO customer_interactions (id, customer_id, org_id, \"timestamp\", channel, event_type) \
+         SELECT gen_random_uuid(), id, org_id, now() + interval '1 day', 'web', 'x' FROM customers",
+        "INSERT INTO customer_interactions (id, customer_id, org_id, \"timestamp\", channel, event_type, sentiment_confidence) \
+         SELECT gen_random_uuid(), id, org_id, now(), 'web', 'x', 2 FROM customers",
+        "INSERT INTO behavior_patterns (id, customer_id, org_id, pattern_type, confidence, frequency, detected_at) \
+         SELECT gen_random_uuid(), id, org_id, 'x', 0.5, 0, now() FROM customers",
+        "UPDATE customers SET average_sentiment = 1.5",
+    ] {
+        let result = diesel_async::AsyncConnection::transaction::<_, diesel::result::Error, _>(
+            &mut *conn,
+            async |conn| {
+                enter(conn, &Context::System).await?;
+                diesel::sql_query(sql).execute(conn).await
+            },
+        )
+        .await;
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("check") || err.contains("future"),
+            "{sql}: {err}"
+        );
+    }
+}

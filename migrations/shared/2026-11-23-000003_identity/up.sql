@@ -9,6 +9,8 @@ CREATE TABLE shared.users (
     first_name     text        NOT NULL CHECK (length(btrim(first_name)) BETWEEN 1 AND 100),
     last_name      text        NOT NULL CHECK (length(btrim(last_name)) BETWEEN 1 AND 100),
     role           text        NOT NULL CHECK (role IN ('admin', 'analyst', 'viewer')),
+    -- Fine-grained permissions beyond the role (the customer-insights design), a JSON array.
+    permissions    jsonb       NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(permissions) = 'array'),
     active         boolean     NOT NULL DEFAULT true,
     last_login_at  timestamptz,
     created_at     timestamptz NOT NULL DEFAULT now(),

@@ -4,6 +4,7 @@ mod activities;
 mod companies;
 mod contacts;
 mod deals;
+mod insights;
 
 use actix_web::web;
 use tekup_runtime::Problem;
@@ -13,6 +14,24 @@ use utoipa::OpenApi;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/pipeline", web::get().to(deals::pipeline))
+        .route("/v1/customers", web::get().to(insights::customers))
+        .route(
+            "/v1/customers/{external_id}",
+            web::put().to(insights::put_customer),
+        )
+        .route(
+            "/v1/customers/{external_id}/interactions",
+            web::post().to(insights::record_interaction),
+        )
+        .route(
+            "/v1/customers/{external_id}/patterns",
+            web::post().to(insights::record_pattern),
+        )
+        .route(
+            "/v1/customers/{external_id}/patterns",
+            web::get().to(insights::patterns),
+        )
+        .route("/v1/interactions", web::get().to(insights::interactions))
         .route("/v1/pipeline", web::put().to(deals::set_pipeline))
         .service(
             web::scope("/v1/companies")
@@ -47,6 +66,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         deals::pipeline, deals::set_pipeline, deals::list, deals::create, deals::get, deals::update,
         activities::record, activities::list, activities::add_task, activities::tasks,
         activities::set_task_status,
+        insights::put_customer, insights::customers, insights::record_interaction,
+        insights::interactions, insights::record_pattern, insights::patterns,
     ),
     components(schemas(
         companies::CompanyBody, companies::CompanyView,
@@ -55,6 +76,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         deals::DealView,
         activities::ActivityBody, activities::ActivityView, activities::TaskBody,
         activities::TaskStatus, activities::TaskView,
+        insights::CustomerBody, insights::CustomerView, insights::InteractionBody,
+        insights::InteractionView, insights::PatternBody, insights::PatternView,
     )),
     modifiers(&UserAuth),
     tags(
@@ -62,6 +85,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         (name = "contacts", description = "The people at a company"),
         (name = "deals", description = "The sales pipeline and its deals"),
         (name = "activities", description = "Calls, meetings, notes, e-mails and tasks"),
+        (name = "insights", description = "Customers, interactions, sentiment and behaviour patterns"),
     )
 )]
 struct Api;

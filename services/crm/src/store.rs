@@ -5,3 +5,4 @@ pub mod activities;
 pub mod companies;
 pub mod contacts;
 pub mod deals;
+pub mod insights;

@@ -16,6 +16,7 @@ diesel::table! {
         first_name -> Text,
         last_name -> Text,
         role -> Text,
+        permissions -> Jsonb,
         active -> Bool,
         last_login_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,

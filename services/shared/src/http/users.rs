@@ -49,6 +49,8 @@ pub struct UserView {
     first_name: String,
     last_name: String,
     role: String,
+    /// Permissions beyond the role.
+    permissions: serde_json::Value,
     active: bool,
     last_login_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
@@ -64,6 +66,7 @@ impl From<users::User> for UserView {
             first_name: user.first_name,
             last_name: user.last_name,
             role: user.role,
+            permissions: user.permissions,
             active: user.active,
             last_login_at: user.last_login_at,
             created_at: user.created_at,

@@ -18,6 +18,7 @@ pub struct User {
     pub first_name: String,
     pub last_name: String,
     pub role: String,
+    pub permissions: serde_json::Value,
     pub active: bool,
     pub last_login_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
