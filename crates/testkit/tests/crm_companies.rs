@@ -874,3 +874,175 @@ async fn every_insights_constraint_refuses_bad_input_with_422_and_changes_nothin
         );
     }
 }
+
+#[tokio::test]
+async fn the_recommender_ranks_next_steps_with_reasons_and_respects_what_was_done() {
+    let world = World::new().await;
+    let org = world
+        .operator("/v1/organizations", json!({"name": "Rendetalje ApS"}))
+        .await;
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
+    let base = format!("/v1/companies/{CVR}");
+    world
+        .crm(
+            Method::PUT,
+            &base,
+            &admin,
+            Some(json!({"name": "Kunde ApS"})),
+        )
+        .await;
+
+    // A seeded scenario: an overdue task, a deal untouched for three weeks, and an unhappy
+    // e-mail from the company.
+    world
+        .crm(
+            Method::POST,
+            &format!("{base}/tasks"),
+            &admin,
+            Some(json!({"title": "Send tilbud", "due_date": "2026-01-05"})),
+        )
+        .await;
+    let (_, deal) = world
+        .crm(
+            Method::POST,
+            &format!("{base}/deals"),
+            &admin,
+            Some(json!({"title": "Kontorrengøring", "value_ore": 4_000_000})),
+        )
+        .await;
+    world
+        .crm(
+            Method::PUT,
+            "/v1/customers/kunde-aps",
+            &admin,
+            Some(json!({"cvr": CVR})),
+        )
+        .await;
+    world
+        .crm(
+            Method::POST,
+            "/v1/customers/kunde-aps/interactions",
+            &admin,
+            Some(json!({"channel": "email", "event_type": "complaint",
+                         "content": "Vinduerne var ikke pudset, og I kom for sent",
+                         "sentiment": {"label": "negative", "score": -0.7}})),
+        )
+        .await;
+    let pool = world.db.pool(Service::Crm).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let deal_id: Uuid = deal["id"].as_str().unwrap().parse().unwrap();
+    diesel_async::AsyncConnection::transaction::<_, diesel::result::Error, _>(
+        &mut *conn,
+        async |conn| {
+            enter(conn, &Context::System).await?;
+            diesel::sql_query(
+                "UPDATE deals SET updated_at = now() - interval '21 days' WHERE id = $1",
+            )
+            .bind::<diesel::sql_types::Uuid, _>(deal_id)
+            .execute(conn)
+            .await
+        },
+    )
+    .await
+    .unwrap();
+    drop(conn);
+
+    let (status, steps) = world
+        .crm(
+            Method::POST,
+            &format!("{base}/process-steps/recommend"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{steps}");
+    let steps = steps.as_array().unwrap().clone();
+    let rules: Vec<&str> = steps.iter().map(|s| s["rule"].as_str().unwrap()).collect();
+    assert_eq!(
+        rules,
+        [
+            "overdue_task",
+            "negative_sentiment",
+            "stalled_deal",
+            "no_recent_activity"
+        ],
+        "{steps:#?}"
+    );
+    let scores: Vec<f64> = steps
+        .iter()
+        .map(|s| s["confidence_score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(
+        steps[1]["reason"].as_str().unwrap().contains("Vinduerne"),
+        "{}",
+        steps[1]["reason"]
+    );
+    assert!(
+        steps[2]["reason"].as_str().unwrap().contains("21 dage"),
+        "{}",
+        steps[2]["reason"]
+    );
+
+    // Completed and skipped steps do not come back.
+    for (step, status) in [(&steps[0], "completed"), (&steps[1], "skipped")] {
+        let (code, _) = world
+            .crm(
+                Method::PATCH,
+                &format!("{base}/process-steps/{}", step["id"].as_str().unwrap()),
+                &admin,
+                Some(json!({"status": status})),
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK);
+    }
+    let (_, again) = world
+        .crm(
+            Method::POST,
+            &format!("{base}/process-steps/recommend"),
+            &admin,
+            None,
+        )
+        .await;
+    let rules: Vec<&str> = again
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["stalled_deal", "no_recent_activity"]);
+
+    // The timeline has it all, newest first, filterable by kind.
+    let (_, timeline) = world
+        .crm(Method::GET, &format!("{base}/timeline"), &admin, None)
+        .await;
+    let kinds: std::collections::BTreeSet<&str> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["deal", "interaction", "process_step", "task"]
+    );
+    let (_, only) = world
+        .crm(
+            Method::GET,
+            &format!("{base}/timeline?kind=interaction,task"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(only["items"].as_array().unwrap().len(), 2);
+    let (status, _) = world
+        .crm(
+            Method::GET,
+            &format!("{base}/timeline?kind=gossip"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

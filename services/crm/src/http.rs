@@ -5,6 +5,7 @@ mod companies;
 mod contacts;
 mod deals;
 mod insights;
+mod steps;
 
 use actix_web::web;
 use tekup_runtime::Problem;
@@ -53,7 +54,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/{cvr}/tasks/{id}",
                     web::patch().to(activities::set_task_status),
-                ),
+                )
+                .route("/{cvr}/process-steps", web::get().to(steps::list))
+                .route("/{cvr}/process-steps", web::post().to(steps::create))
+                .route(
+                    "/{cvr}/process-steps/recommend",
+                    web::post().to(steps::recommend),
+                )
+                .route(
+                    "/{cvr}/process-steps/{id}",
+                    web::patch().to(steps::set_status),
+                )
+                .route("/{cvr}/timeline", web::get().to(steps::timeline)),
         );
 }
 
@@ -68,6 +80,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         activities::set_task_status,
         insights::put_customer, insights::customers, insights::record_interaction,
         insights::interactions, insights::record_pattern, insights::patterns,
+        steps::recommend, steps::list, steps::create, steps::set_status, steps::timeline,
     ),
     components(schemas(
         companies::CompanyBody, companies::CompanyView,
@@ -78,6 +91,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         activities::TaskStatus, activities::TaskView,
         insights::CustomerBody, insights::CustomerView, insights::InteractionBody,
         insights::InteractionView, insights::PatternBody, insights::PatternView,
+        steps::StepView, steps::StepBody, steps::StepStatus, steps::TimelineView,
     )),
     modifiers(&UserAuth),
     tags(
@@ -86,6 +100,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         (name = "deals", description = "The sales pipeline and its deals"),
         (name = "activities", description = "Calls, meetings, notes, e-mails and tasks"),
         (name = "insights", description = "Customers, interactions, sentiment and behaviour patterns"),
+        (name = "process steps", description = "Next-step recommendations and the company timeline"),
     )
 )]
 struct Api;

@@ -1,0 +1,191 @@
+//! The next-step recommender: a few explainable rules over a company's recent data. Each
+//! candidate carries the rule that made it, the reason in words, and the item it is about, so
+//! a completed or skipped step is recognised and never proposed again.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+/// What the rules look at, gathered for one company.
+#[derive(Debug, Default)]
+pub struct Facts {
+    pub today: NaiveDate,
+    pub now: DateTime<Utc>,
+    pub open_tasks: Vec<OpenTask>,
+    pub open_deals: Vec<OpenDeal>,
+    pub recent_interactions: Vec<RecentInteraction>,
+    pub last_activity: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OpenTask {
+    pub id: Uuid,
+    pub title: String,
+    pub due_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OpenDeal {
+    pub id: Uuid,
+    pub title: String,
+    pub value_ore: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecentInteraction {
+    pub id: Uuid,
+    pub channel: String,
+    pub content: Option<String>,
+    pub score: Option<f64>,
+    pub at: DateTime<Utc>,
+}
+
+/// A proposed next step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub rule: &'static str,
+    pub source_ref: String,
+    pub text: String,
+    pub reason: String,
+    pub confidence: f64,
+}
+
+const STALLED_AFTER_DAYS: i64 = 14;
+const QUIET_AFTER_DAYS: i64 = 30;
+const NEGATIVE_BELOW: f64 = -0.3;
+
+/// Candidates, most confident first.
+pub fn recommend(facts: &Facts) -> Vec<Candidate> {
+    let mut candidates = Vec::new();
+    for task in &facts.open_tasks {
+        if let Some(due) = task.due_date.filter(|due| *due < facts.today) {
+            let days = (facts.today - due).num_days();
+            candidates.push(Candidate {
+                rule: "overdue_task",
+                source_ref: task.id.to_string(),
+                text: format!("Følg op på opgaven «{}»", task.title),
+                reason: format!("Opgaven var forfalden {due} ({days} dage siden)."),
+                confidence: (0.8 + 0.01 * days.min(15) as f64).min(0.95),
+            });
+        }
+    }
+    for deal in &facts.open_deals {
+        let idle = (facts.now - deal.updated_at).num_days();
+        if idle >= STALLED_AFTER_DAYS {
+            // Bigger deals first: up to +0.2 for a deal of 100,000 DKK or more.
+            let weight = (deal.value_ore as f64 / 10_000_000.0).min(1.0) * 0.2;
+            candidates.push(Candidate {
+                rule: "stalled_deal",
+                source_ref: deal.id.to_string(),
+                text: format!("Genoptag dialogen om «{}»", deal.title),
+                reason: format!("Handlen har stået stille i {idle} dage."),
+                confidence: 0.6 + weight,
+            });
+        }
+    }
+    for interaction in &facts.recent_interactions {
+        if let Some(score) = interaction.score.filter(|s| *s < NEGATIVE_BELOW) {
+            let excerpt: String = interaction
+                .content
+                .as_deref()
+                .unwrap_or("")
+                .chars()
+                .take(80)
+                .collect();
+            candidates.push(Candidate {
+                rule: "negative_sentiment",
+                source_ref: interaction.id.to_string(),
+                text: format!(
+                    "Kontakt kunden om en negativ oplevelse ({})",
+                    interaction.channel
+                ),
+                reason: format!(
+                    "Stemning {score:.2} den {}: «{excerpt}».",
+                    interaction.at.date_naive()
+                ),
+                confidence: (0.75 + (-score - 0.3) * 0.3).min(0.95),
+            });
+        }
+    }
+    if !facts.open_deals.is_empty() {
+        let quiet = facts
+            .last_activity
+            .map_or(i64::MAX, |at| (facts.now - at).num_days());
+        if quiet >= QUIET_AFTER_DAYS {
+            let since = facts
+                .last_activity
+                .map_or_else(|| "aldrig".to_owned(), |at| at.date_naive().to_string());
+            candidates.push(Candidate {
+                rule: "no_recent_activity",
+                source_ref: facts.today.format("%Y-%m").to_string(),
+                text: "Tag kontakt: der er åbne handler, men ingen aktivitet".to_owned(),
+                reason: format!("Seneste aktivitet: {since}."),
+                confidence: 0.5,
+            });
+        }
+    }
+    candidates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    candidates
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn facts() -> Facts {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        Facts {
+            today: now.date_naive(),
+            now,
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn nothing_to_do_means_no_steps() {
+        assert!(recommend(&facts()).is_empty());
+    }
+
+    #[test]
+    fn each_rule_explains_itself_and_the_most_urgent_comes_first() {
+        let mut facts = facts();
+        facts.open_tasks.push(OpenTask {
+            id: Uuid::now_v7(),
+            title: "Send tilbud".into(),
+            due_date: NaiveDate::from_ymd_opt(2026, 11, 13),
+        });
+        facts.open_tasks.push(OpenTask {
+            id: Uuid::now_v7(),
+            title: "Ikke forfalden".into(),
+            due_date: NaiveDate::from_ymd_opt(2026, 12, 1),
+        });
+        facts.open_deals.push(OpenDeal {
+            id: Uuid::now_v7(),
+            title: "Kontorrengøring".into(),
+            value_ore: 5_000_000,
+            updated_at: facts.now - chrono::Duration::days(20),
+        });
+        facts.recent_interactions.push(RecentInteraction {
+            id: Uuid::now_v7(),
+            channel: "email".into(),
+            content: Some("Vinduerne var beskidte".into()),
+            score: Some(-0.7),
+            at: facts.now,
+        });
+        let steps = recommend(&facts);
+        let rules: Vec<_> = steps.iter().map(|s| s.rule).collect();
+        assert_eq!(
+            rules,
+            [
+                "overdue_task",
+                "negative_sentiment",
+                "stalled_deal",
+                "no_recent_activity"
+            ]
+        );
+        assert!(steps[0].reason.contains("10 dage"), "{}", steps[0].reason);
+        assert!(steps[2].reason.contains("20 dage"));
+    }
+}
