@@ -1046,3 +1046,113 @@ async fn the_recommender_ranks_next_steps_with_reasons_and_respects_what_was_don
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn emails_are_logged_and_searched_and_the_period_figures_add_up() {
+    let world = World::new().await;
+    let org = world
+        .operator("/v1/organizations", json!({"name": "Rendetalje ApS"}))
+        .await;
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
+    let base = format!("/v1/companies/{CVR}");
+    world
+        .crm(
+            Method::PUT,
+            &base,
+            &admin,
+            Some(json!({"name": "Kunde ApS"})),
+        )
+        .await;
+
+    let (status, email) = world
+        .crm(Method::POST, &format!("{base}/emails"), &admin,
+             Some(json!({"direction": "outbound", "subject": "Tilbud på rengøringen",
+                         "body": "Hermed vores tilbud.", "from": "Salg@Rendetalje.dk", "to": ["indkob@kunde.dk"]})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{email}");
+    assert_eq!(email["from"], "salg@rendetalje.dk");
+    let (status, problem) = world
+        .crm(
+            Method::POST,
+            &format!("{base}/emails"),
+            &admin,
+            Some(json!({"direction": "sideways", "subject": "x", "from": "nope", "to": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["direction", "from", "to"]);
+    let (_, found) = world
+        .crm(
+            Method::GET,
+            &format!("{base}/emails?q=reng%C3%B8ring"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    let (_, timeline) = world
+        .crm(
+            Method::GET,
+            &format!("{base}/timeline?kind=email"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(timeline["items"][0]["title"], "Tilbud på rengøringen");
+
+    for (title, value, stage) in [
+        ("A", 100_000, "won"),
+        ("B", 200_000, "lost"),
+        ("C", 300_000, "proposal"),
+        ("D", 400_000, "won"),
+    ] {
+        let (status, deal) = world
+            .crm(
+                Method::POST,
+                &format!("{base}/deals"),
+                &admin,
+                Some(json!({"title": title, "value_ore": value})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        world
+            .crm(
+                Method::PATCH,
+                &format!("{base}/deals/{}", deal["id"].as_str().unwrap()),
+                &admin,
+                Some(json!({"stage": stage})),
+            )
+            .await;
+    }
+    let (status, m) = world.crm(Method::GET, "/v1/metrics", &admin, None).await;
+    assert_eq!(status, StatusCode::OK, "{m}");
+    assert_eq!(
+        (m["open_deals"].as_i64(), m["pipeline_value_ore"].as_i64()),
+        (Some(1), Some(300_000))
+    );
+    assert_eq!(
+        (m["won"].as_i64(), m["won_value_ore"].as_i64()),
+        (Some(2), Some(500_000))
+    );
+    assert_eq!(
+        (m["lost"].as_i64(), m["created"].as_i64()),
+        (Some(1), Some(4))
+    );
+    assert!((m["win_rate"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    let (status, _) = world
+        .crm(
+            Method::GET,
+            "/v1/metrics?from=2026-02-01&to=2026-01-01",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

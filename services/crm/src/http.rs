@@ -4,6 +4,7 @@ mod activities;
 mod companies;
 mod contacts;
 mod deals;
+mod emails;
 mod insights;
 mod steps;
 
@@ -15,6 +16,7 @@ use utoipa::OpenApi;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/pipeline", web::get().to(deals::pipeline))
+        .route("/v1/metrics", web::get().to(emails::metrics))
         .route("/v1/customers", web::get().to(insights::customers))
         .route(
             "/v1/customers/{external_id}",
@@ -65,7 +67,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/{cvr}/process-steps/{id}",
                     web::patch().to(steps::set_status),
                 )
-                .route("/{cvr}/timeline", web::get().to(steps::timeline)),
+                .route("/{cvr}/timeline", web::get().to(steps::timeline))
+                .route("/{cvr}/emails", web::get().to(emails::list))
+                .route("/{cvr}/emails", web::post().to(emails::log)),
         );
 }
 
@@ -81,6 +85,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         insights::put_customer, insights::customers, insights::record_interaction,
         insights::interactions, insights::record_pattern, insights::patterns,
         steps::recommend, steps::list, steps::create, steps::set_status, steps::timeline,
+        emails::log, emails::list, emails::metrics,
     ),
     components(schemas(
         companies::CompanyBody, companies::CompanyView,
@@ -92,6 +97,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         insights::CustomerBody, insights::CustomerView, insights::InteractionBody,
         insights::InteractionView, insights::PatternBody, insights::PatternView,
         steps::StepView, steps::StepBody, steps::StepStatus, steps::TimelineView,
+        emails::EmailBody, emails::EmailView, emails::MetricsView,
     )),
     modifiers(&UserAuth),
     tags(

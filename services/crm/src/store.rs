@@ -5,5 +5,6 @@ pub mod activities;
 pub mod companies;
 pub mod contacts;
 pub mod deals;
+pub mod emails;
 pub mod insights;
 pub mod steps;

@@ -223,7 +223,7 @@ pub async fn set_status(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TimelineView {
-    /// activity, interaction, task, deal or process_step.
+    /// activity, interaction, task, deal, process_step or email.
     kind: String,
     id: Uuid,
     at: DateTime<Utc>,
@@ -247,13 +247,20 @@ impl From<TimelineItem> for TimelineView {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TimelineQuery {
-    /// Comma-separated kinds to include (activity, interaction, task, deal, process_step).
+    /// Comma-separated kinds to include (activity, interaction, task, deal, process_step, email).
     kind: Option<String>,
     limit: Option<i64>,
     after: Option<String>,
 }
 
-const KINDS: [&str; 5] = ["activity", "interaction", "task", "deal", "process_step"];
+const KINDS: [&str; 6] = [
+    "activity",
+    "interaction",
+    "task",
+    "deal",
+    "process_step",
+    "email",
+];
 
 /// Everything about a company, newest first (read access).
 #[utoipa::path(get, path = "/v1/companies/{cvr}/timeline", tag = "process steps",

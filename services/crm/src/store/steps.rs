@@ -261,8 +261,8 @@ pub struct TimelineItem {
     pub detail: Option<String>,
 }
 
-/// Everything about a company, newest first: activities, interactions, tasks, deals and
-/// process steps.
+/// Everything about a company, newest first: activities, interactions, tasks, deals, process
+/// steps and logged e-mails.
 pub async fn timeline(
     conn: &mut AsyncPgConnection,
     org_id: Uuid,
@@ -282,6 +282,7 @@ pub async fn timeline(
            UNION ALL SELECT 'deal', id, updated_at, title, stage FROM deals WHERE org_id = $1 AND cvr = $2 \
            UNION ALL SELECT 'process_step', id, created_at, recommendation_text, status \
              FROM process_steps WHERE org_id = $1 AND cvr = $2 \
+           UNION ALL SELECT 'email', id, sent_at, subject, direction FROM emails WHERE org_id = $1 AND cvr = $2 \
          ) items \
          WHERE ($3::text[] IS NULL OR kind = ANY($3)) \
            AND ($4::timestamptz IS NULL OR (at, id) < ($4, $5)) \
