@@ -13,6 +13,8 @@ const TOPICS: &[(&str, &str)] = &[
     ("crm", "company"),
     ("crm", "contact"),
     ("crm", "deal"),
+    ("crm", "activity"),
+    ("crm", "process_step"),
 ];
 
 /// Every topic name of the platform.
@@ -41,7 +43,13 @@ mod tests {
         assert!(all().contains(&"tekup.shared.access".to_owned()));
         assert_eq!(
             of("crm"),
-            ["tekup.crm.company", "tekup.crm.contact", "tekup.crm.deal"]
+            [
+                "tekup.crm.company",
+                "tekup.crm.contact",
+                "tekup.crm.deal",
+                "tekup.crm.activity",
+                "tekup.crm.process_step"
+            ]
         );
     }
 }

@@ -175,7 +175,19 @@ async fn grants_decide_who_reads_and_who_writes_a_companys_crm_data() {
     })
     .await;
 
-    // The writer creates the CRM record and contacts.
+    // Registered in shared, the company reaches crm as a record of its own; the writer fills it in.
+    wait_until(
+        "the company's CRM record",
+        Duration::from_secs(30),
+        async || {
+            world
+                .crm(Method::GET, &format!("/v1/companies/{CVR}"), &reader, None)
+                .await
+                .0
+                == StatusCode::OK
+        },
+    )
+    .await;
     let record =
         json!({"name": "Kunde ApS", "segment": "erhverv", "zipcode": "8000", "city": "Aarhus C"});
     let (status, company) = world
@@ -183,19 +195,11 @@ async fn grants_decide_who_reads_and_who_writes_a_companys_crm_data() {
             Method::PUT,
             &format!("/v1/companies/{CVR}"),
             &writer,
-            Some(record.clone()),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{company}");
-    let (status, _) = world
-        .crm(
-            Method::PUT,
-            &format!("/v1/companies/{CVR}"),
-            &writer,
             Some(record),
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{company}");
+    assert_eq!(company["city"], "Aarhus C");
     let (status, contact) = world
         .crm(
             Method::POST,
@@ -334,6 +338,66 @@ async fn grants_decide_who_reads_and_who_writes_a_companys_crm_data() {
         )
         .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
+
+    // Deleting the record takes everything under it; the reader may not, the writer may.
+    assert_eq!(
+        world
+            .crm(
+                Method::DELETE,
+                &format!("/v1/companies/{CVR}"),
+                &reader,
+                None
+            )
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        world
+            .crm(
+                Method::DELETE,
+                &format!("/v1/companies/{CVR}"),
+                &writer,
+                None
+            )
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        world
+            .crm(
+                Method::GET,
+                &format!("/v1/companies/{CVR}/contacts"),
+                &admin,
+                None
+            )
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Every change was announced through crm's outbox.
+    #[derive(QueryableByName)]
+    struct Kind {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        event_type: String,
+    }
+    let pool = world.db.pool(Service::Crm).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let kinds: Vec<Kind> = diesel::sql_query("SELECT DISTINCT event_type FROM outbox ORDER BY 1")
+        .load(&mut conn)
+        .await
+        .unwrap();
+    let kinds: Vec<String> = kinds.into_iter().map(|k| k.event_type).collect();
+    assert_eq!(
+        kinds,
+        [
+            "tekup.crm.v1.CompanyDeleted",
+            "tekup.crm.v1.CompanyRecorded",
+            "tekup.crm.v1.ContactChanged"
+        ]
+    );
 }
 
 #[tokio::test]

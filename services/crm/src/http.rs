@@ -41,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("", web::get().to(companies::list))
                 .route("/{cvr}", web::get().to(companies::get))
                 .route("/{cvr}", web::put().to(companies::put))
+                .route("/{cvr}", web::delete().to(companies::delete))
                 .route("/{cvr}/contacts", web::get().to(contacts::list))
                 .route("/{cvr}/contacts", web::post().to(contacts::create))
                 .route("/{cvr}/contacts/{id}", web::patch().to(contacts::update))
@@ -49,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{cvr}/deals", web::post().to(deals::create))
                 .route("/{cvr}/deals/{id}", web::get().to(deals::get))
                 .route("/{cvr}/deals/{id}", web::patch().to(deals::update))
+                .route("/{cvr}/deals/{id}", web::delete().to(deals::delete))
                 .route("/{cvr}/activities", web::get().to(activities::list))
                 .route("/{cvr}/activities", web::post().to(activities::record))
                 .route("/{cvr}/tasks", web::get().to(activities::tasks))
@@ -77,9 +79,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[openapi(
     info(description = "The CRM: companies by CVR, contacts, pipeline, activities, customer insights and next-step recommendations."),
     paths(
-        companies::list, companies::get, companies::put,
+        companies::list, companies::get, companies::put, companies::delete,
         contacts::list, contacts::create, contacts::update, contacts::delete,
         deals::pipeline, deals::set_pipeline, deals::list, deals::create, deals::get, deals::update,
+        deals::delete,
         activities::record, activities::list, activities::add_task, activities::tasks,
         activities::set_task_status,
         insights::put_customer, insights::customers, insights::record_interaction,

@@ -6,6 +6,7 @@
 //! of shared's access events and enforces in the handlers and again by Row Level Security.
 
 mod domain;
+mod events;
 mod http;
 mod schema;
 mod store;
@@ -42,6 +43,7 @@ impl ServiceApp for Crm {
         vec![
             tekup_events::projection::organizations(),
             tekup_events::projection::access_grants(),
+            events::companies(),
         ]
     }
 }

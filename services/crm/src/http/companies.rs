@@ -153,3 +153,24 @@ pub async fn put(
     };
     Ok(response.json(CompanyView::from(company)))
 }
+
+/// Delete a company's CRM record with its contacts, deals, activities, tasks, e-mails and
+/// steps (write access).
+#[utoipa::path(delete, path = "/v1/companies/{cvr}", tag = "companies", security(("user" = [])),
+    responses((status = 204, description = "Deleted"),
+              (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn delete(
+    principal: Principal,
+    pool: web::Data<Pool>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let cvr = cvr(&path)?;
+    in_context!(&pool, principal.context(), |conn| {
+        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+        companies::delete(conn, principal.org_id, cvr.as_str())
+            .await
+            .map_err(|_| Problem::not_found(format!("No CRM record for {cvr}.")))
+    })?;
+    Ok(HttpResponse::NoContent().finish())
+}

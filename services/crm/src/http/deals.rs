@@ -310,3 +310,22 @@ pub async fn update(
     })?;
     Ok(HttpResponse::Ok().json(DealView::from(deal)))
 }
+
+/// Delete a deal (write access).
+#[utoipa::path(delete, path = "/v1/companies/{cvr}/deals/{id}", tag = "deals", security(("user" = [])),
+    responses((status = 204, description = "Deleted"),
+              (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn delete(
+    principal: Principal,
+    pool: web::Data<Pool>,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, Problem> {
+    let (cvr_text, id) = path.into_inner();
+    let cvr = cvr(&cvr_text)?;
+    in_context!(&pool, principal.context(), |conn| {
+        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+        Ok::<_, Problem>(deals::delete(conn, principal.org_id, cvr.as_str(), id).await?)
+    })?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -38,7 +38,7 @@ pub async fn record(
     cvr: &str,
     new: NewActivity<'_>,
 ) -> Result<Activity, Error> {
-    diesel::insert_into(activities::table)
+    let activity: Activity = diesel::insert_into(activities::table)
         .values((
             activities::id.eq(Uuid::now_v7()),
             activities::org_id.eq(org_id),
@@ -53,7 +53,22 @@ pub async fn record(
         ))
         .returning(Activity::as_returning())
         .get_result(conn)
-        .await
+        .await?;
+    crate::events::publish(
+        conn,
+        "activity",
+        org_id,
+        cvr,
+        activity.id,
+        &tekup_proto::crm::v1::ActivityRecorded {
+            activity_id: activity.id.to_string(),
+            org_id: org_id.to_string(),
+            cvr: cvr.to_owned(),
+            kind: activity.kind.clone(),
+        },
+    )
+    .await?;
+    Ok(activity)
 }
 
 /// A company's activities, newest first.

@@ -111,3 +111,27 @@ pub async fn list(
     }
     query.load(conn).await
 }
+
+/// Deletes a company's CRM record and everything under it; `NotFound` when there is none.
+pub async fn delete(conn: &mut AsyncPgConnection, org_id: Uuid, cvr: &str) -> Result<(), Error> {
+    let id: Uuid = diesel::delete(
+        companies::table.filter(companies::org_id.eq(org_id).and(companies::cvr.eq(cvr))),
+    )
+    .returning(companies::id)
+    .get_result(conn)
+    .await?;
+    crate::events::publish(
+        conn,
+        "company",
+        org_id,
+        cvr,
+        id,
+        &tekup_proto::crm::v1::CompanyDeleted {
+            company_id: id.to_string(),
+            org_id: org_id.to_string(),
+            cvr: cvr.to_owned(),
+        },
+    )
+    .await?;
+    Ok(())
+}

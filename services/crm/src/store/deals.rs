@@ -231,3 +231,23 @@ pub async fn list(
     }
     query.load(conn).await
 }
+
+pub async fn delete(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    cvr: &str,
+    id: Uuid,
+) -> Result<(), Error> {
+    let deal: Deal = diesel::delete(
+        deals::table.filter(
+            deals::id
+                .eq(id)
+                .and(deals::org_id.eq(org_id))
+                .and(deals::cvr.eq(cvr)),
+        ),
+    )
+    .returning(Deal::as_returning())
+    .get_result(conn)
+    .await?;
+    announce(conn, &deal, "deleted").await
+}

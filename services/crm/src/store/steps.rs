@@ -158,11 +158,12 @@ pub async fn propose(
 ) -> Result<usize, Error> {
     let mut added = 0;
     for candidate in candidates {
-        added += diesel::sql_query(
+        let inserted: Vec<Step> = diesel::sql_query(format!(
             "INSERT INTO process_steps (id, org_id, cvr, recommendation_text, confidence_score, \
              reason, rule, source_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (org_id, cvr, rule, source_ref) WHERE rule IS NOT NULL DO NOTHING",
-        )
+             ON CONFLICT (org_id, cvr, rule, source_ref) WHERE rule IS NOT NULL DO NOTHING \
+             RETURNING {STEP}"
+        ))
         .bind::<SqlUuid, _>(Uuid::now_v7())
         .bind::<SqlUuid, _>(org_id)
         .bind::<Text, _>(cvr)
@@ -171,8 +172,12 @@ pub async fn propose(
         .bind::<Text, _>(&candidate.reason)
         .bind::<Text, _>(candidate.rule)
         .bind::<Text, _>(&candidate.source_ref)
-        .execute(conn)
+        .load(conn)
         .await?;
+        for step in &inserted {
+            announce(conn, org_id, step).await?;
+        }
+        added += inserted.len();
     }
     Ok(added)
 }
@@ -192,7 +197,7 @@ pub async fn create(
     cvr: &str,
     step: ManualStep<'_>,
 ) -> Result<Step, Error> {
-    diesel::sql_query(format!(
+    let step: Step = diesel::sql_query(format!(
         "INSERT INTO process_steps (id, org_id, cvr, recommendation_text, confidence_score, reason, \
          based_on_conversation_id, based_on_thread_id, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {STEP}"
@@ -207,7 +212,9 @@ pub async fn create(
     .bind::<Nullable<SqlUuid>, _>(step.based_on_thread_id)
     .bind::<SqlUuid, _>(step.by)
     .get_result(conn)
-    .await
+    .await?;
+    announce(conn, org_id, &step).await?;
+    Ok(step)
 }
 
 /// A company's steps, most confident first.
@@ -228,6 +235,25 @@ pub async fn list(
     .await
 }
 
+async fn announce(conn: &mut AsyncPgConnection, org_id: Uuid, step: &Step) -> Result<(), Error> {
+    crate::events::publish(
+        conn,
+        "process_step",
+        org_id,
+        &step.cvr,
+        step.id,
+        &tekup_proto::crm::v1::ProcessStepChanged {
+            step_id: step.id.to_string(),
+            org_id: org_id.to_string(),
+            cvr: step.cvr.clone(),
+            status: step.status.clone(),
+            confidence_score: step.confidence_score,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn set_status(
     conn: &mut AsyncPgConnection,
     org_id: Uuid,
@@ -235,7 +261,7 @@ pub async fn set_status(
     id: Uuid,
     status: &str,
 ) -> Result<Step, Error> {
-    diesel::sql_query(format!(
+    let step: Step = diesel::sql_query(format!(
         "UPDATE process_steps SET status = $4, updated_at = now() \
          WHERE id = $1 AND org_id = $2 AND cvr = $3 RETURNING {STEP}"
     ))
@@ -244,7 +270,9 @@ pub async fn set_status(
     .bind::<Text, _>(cvr)
     .bind::<Text, _>(status)
     .get_result(conn)
-    .await
+    .await?;
+    announce(conn, org_id, &step).await?;
+    Ok(step)
 }
 
 #[derive(Debug, Clone, QueryableByName)]
