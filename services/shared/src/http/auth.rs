@@ -118,13 +118,15 @@ pub async fn login(
             .await
             .map_err(|err| Problem::internal(&err))?;
 
+    // A failure on an existing account shows in its organization's system log.
+    let account = user.as_ref().map(|u| (u.org_id, u.id));
     let Some(user) = user.filter(|_| matches) else {
         in_context!(&pool, Context::System, |conn| {
             sessions::record_failure(conn, &email, &source).await?;
             audit::system_log(
                 conn,
-                None,
-                None,
+                account.map(|(org, _)| org),
+                account.map(|(_, id)| id),
                 "auth.login_failed",
                 "warning",
                 json!({"email": email, "source": source}),

@@ -1,0 +1,412 @@
+//! The tenancy matrix, generated from the database catalog so that a new table is covered the
+//! day it appears: every table with a tenant column (`org_id`) in a service schema has Row
+//! Level Security enabled and forced, and as the service's own role
+//! - with no settings nothing is visible;
+//! - with org A's settings only A's rows are visible, and updates, deletes and inserts aimed
+//!   at org B's rows change nothing.
+//!
+//! Two organizations are seeded through the real APIs with the same CVR, so every table holds
+//! rows of both.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Bool, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tekup_db::Service;
+use tekup_db::tenancy::{Context, enter};
+use tekup_testkit::{TestApp, TestDb, spawn_app_on, wait_until};
+use uuid::Uuid;
+
+const OPERATOR: &str = "operator-secret";
+const PASSWORD: &str = "rengøring-er-en-kunst";
+const CVR: &str = "13585628";
+
+/// Tables whose `org_id` is not a tenant boundary: the event plumbing.
+const NOT_TENANT_TABLES: [&str; 2] = ["outbox", "inbox"];
+
+async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> Value {
+    let response = app
+        .client
+        .request(method.clone(), app.at(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let value: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{method} {path}: {status} {value}");
+    value
+}
+
+#[derive(QueryableByName, Debug)]
+struct TenantTable {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Bool)]
+    rls: bool,
+    #[diesel(sql_type = Bool)]
+    forced: bool,
+    #[diesel(sql_type = Bool)]
+    has_id: bool,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+async fn count(conn: &mut AsyncPgConnection, context: Option<&Context>, sql: &str) -> i64 {
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        if let Some(context) = context {
+            enter(conn, context).await?;
+        }
+        let row: Count = diesel::sql_query(sql).get_result(conn).await?;
+        Ok(row.n)
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{sql}: {err}"))
+}
+
+/// Runs `sql` in a transaction that is rolled back; returns the rows it affected, or the error.
+async fn attempt(
+    conn: &mut AsyncPgConnection,
+    context: &Context,
+    sql: &str,
+) -> Result<usize, String> {
+    let mut outcome = Err(String::new());
+    let _ = conn
+        .transaction::<(), diesel::result::Error, _>(async |conn| {
+            enter(conn, context).await?;
+            outcome = diesel::sql_query(sql)
+                .execute(conn)
+                .await
+                .map_err(|e| e.to_string());
+            Err(diesel::result::Error::RollbackTransaction)
+        })
+        .await;
+    outcome
+}
+
+#[tokio::test]
+async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
+    let db = Arc::new(TestDb::new().await.unwrap());
+    let seed_key = STANDARD.encode([5u8; 32]);
+    let shared = spawn_app_on::<shared::Shared>(
+        Arc::clone(&db),
+        &[
+            ("APP__ADMIN_TOKEN", OPERATOR),
+            ("APP__JWT__SIGNING_KEY", &seed_key),
+        ],
+    )
+    .await
+    .unwrap();
+    let jwks = shared.at("/.well-known/jwks.json");
+    let crm = spawn_app_on::<crm::Crm>(Arc::clone(&db), &[("AUTH__JWKS_URL", &jwks)])
+        .await
+        .unwrap();
+    // The other services keep their projections, so their tables hold both organizations too.
+    let _vault = spawn_app_on::<vault::Vault>(Arc::clone(&db), &[])
+        .await
+        .unwrap();
+    let _billy = spawn_app_on::<billy::Billy>(Arc::clone(&db), &[])
+        .await
+        .unwrap();
+    let _renos = spawn_app_on::<renos::Renos>(Arc::clone(&db), &[])
+        .await
+        .unwrap();
+    let _flow = spawn_app_on::<flow::Flow>(Arc::clone(&db), &[])
+        .await
+        .unwrap();
+
+    // Grants reach crm by event: wait for the projection before seeding crm rows.
+    let (org_a, admin_a) = seed_when_ready(&db, &shared, &crm, "Org A ApS", "a@a.dk").await;
+    let (org_b, _admin_b) = seed_when_ready(&db, &shared, &crm, "Org B ApS", "b@b.dk").await;
+
+    let mut checked = Vec::new();
+    for service in Service::ALL {
+        let pool = db.pool(service).unwrap();
+        let mut conn = pool.get().await.unwrap();
+        let tables: Vec<TenantTable> = diesel::sql_query(
+            "SELECT c.relname AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS forced, \
+                    EXISTS (SELECT 1 FROM pg_attribute i WHERE i.attrelid = c.oid AND i.attname = 'id' \
+                            AND NOT i.attisdropped) AS has_id \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id' AND NOT a.attisdropped \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1",
+        )
+        .bind::<Text, _>(service.schema())
+        .load(&mut *conn)
+        .await
+        .unwrap();
+        let user_a = admin_a;
+        let a = Context::Tenant {
+            org_id: org_a,
+            user_id: user_a,
+            role: tekup_types::Role::Admin,
+        };
+        for table in tables
+            .iter()
+            .filter(|t| !NOT_TENANT_TABLES.contains(&t.name.as_str()))
+        {
+            let name = format!("{}.{}", service.schema(), table.name);
+            assert!(
+                table.rls && table.forced,
+                "{name}: Row Level Security must be enabled and forced"
+            );
+            let everything = count(
+                &mut conn,
+                Some(&Context::System),
+                &format!("SELECT count(*) AS n FROM {name}"),
+            )
+            .await;
+            let of_b = count(
+                &mut conn,
+                Some(&Context::System),
+                &format!("SELECT count(*) AS n FROM {name} WHERE org_id = '{org_b}'"),
+            )
+            .await;
+            assert!(
+                of_b > 0 || everything == 0,
+                "{name}: the seed left org B without rows"
+            );
+            assert_eq!(
+                count(
+                    &mut conn,
+                    None,
+                    &format!("SELECT count(*) AS n FROM {name}")
+                )
+                .await,
+                0,
+                "{name}: visible without settings"
+            );
+            assert_eq!(
+                count(
+                    &mut conn,
+                    Some(&a),
+                    &format!(
+                        "SELECT count(*) AS n FROM {name} WHERE org_id IS DISTINCT FROM '{org_a}'"
+                    )
+                )
+                .await,
+                0,
+                "{name}: org A sees rows of another organization"
+            );
+            for sql in [
+                format!("UPDATE {name} SET org_id = org_id WHERE org_id = '{org_b}'"),
+                format!("DELETE FROM {name} WHERE org_id = '{org_b}'"),
+            ] {
+                let affected = attempt(&mut conn, &a, &sql).await;
+                assert!(matches!(affected, Ok(0) | Err(_)), "{sql}: {affected:?}");
+            }
+            if of_b > 0 && table.has_id {
+                // A copy of one of B's rows, with a new id, inserted with A's settings.
+                let copy = format!(
+                    "INSERT INTO {name} SELECT (jsonb_populate_record(NULL::{name}, \
+                     to_jsonb(t) || jsonb_build_object('id', gen_random_uuid()))).* \
+                     FROM (SELECT * FROM {name} WHERE org_id = '{org_b}' LIMIT 1) t"
+                );
+                let inserted = attempt(&mut conn, &a, &copy).await;
+                assert!(
+                    matches!(inserted, Ok(0) | Err(_)),
+                    "{name}: A inserted a row of B: {inserted:?}"
+                );
+            }
+            checked.push(name);
+        }
+    }
+    // The matrix covers what exists; these must be among it.
+    for expected in [
+        "shared.users",
+        "shared.companies",
+        "shared.audit_logs",
+        "crm.contacts",
+        "crm.deals",
+        "crm.customer_interactions",
+        "vault.access_grants",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == expected),
+            "{expected} not covered: {checked:?}"
+        );
+    }
+    eprintln!(
+        "tenancy matrix covered {} tables: {}",
+        checked.len(),
+        checked.join(", ")
+    );
+}
+
+/// Seeds an organization in shared, waits until crm holds its admin's grant, then seeds crm.
+async fn seed_when_ready(
+    db: &TestDb,
+    shared: &TestApp,
+    crm: &TestApp,
+    name: &str,
+    email: &str,
+) -> (Uuid, Uuid) {
+    let (org, user, token) = seed_shared_only(shared, name, email).await;
+    let pool = db.pool(Service::Crm).unwrap();
+    let query = format!(
+        "SELECT count(*) AS n FROM access_grants WHERE user_id = '{user}' AND org_id = '{org}'"
+    );
+    wait_until("the grant in crm", Duration::from_secs(30), async || {
+        let mut conn = pool.get().await.unwrap();
+        count(&mut conn, Some(&Context::System), &query).await > 0
+    })
+    .await;
+    seed_crm(crm, &token).await;
+    (org, user)
+}
+
+async fn seed_shared_only(shared: &TestApp, name: &str, email: &str) -> (Uuid, Uuid, String) {
+    let org = call(
+        shared,
+        Method::POST,
+        "/v1/organizations",
+        OPERATOR,
+        json!({"name": name}),
+    )
+    .await;
+    let org_id: Uuid = org["id"].as_str().unwrap().parse().unwrap();
+    let user = call(
+        shared,
+        Method::POST,
+        &format!("/v1/organizations/{org_id}/users"),
+        OPERATOR,
+        json!({"email": email, "password": PASSWORD, "first_name": "A", "last_name": "B", "role": "admin"}),
+    )
+    .await;
+    let admin_id: Uuid = user["id"].as_str().unwrap().parse().unwrap();
+    let login = shared
+        .client
+        .post(shared.at("/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let token = login.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let _ = shared
+        .client
+        .post(shared.at("/v1/auth/login"))
+        .json(&json!({"email": email, "password": "wrong-password!"}))
+        .send()
+        .await;
+    call(
+        shared,
+        Method::POST,
+        "/v1/companies",
+        &token,
+        json!({"cvr": CVR, "name": "Kunde ApS"}),
+    )
+    .await;
+    call(
+        shared,
+        Method::PUT,
+        &format!("/v1/companies/{CVR}/grants/{admin_id}"),
+        &token,
+        json!({"access_level": "admin"}),
+    )
+    .await;
+    (org_id, admin_id, token)
+}
+
+async fn seed_crm(crm: &TestApp, token: &str) {
+    let base = format!("/v1/companies/{CVR}");
+    call(crm, Method::PUT, &base, token, json!({"name": "Kunde ApS"})).await;
+    let contact = call(
+        crm,
+        Method::POST,
+        &format!("{base}/contacts"),
+        token,
+        json!({"first_name": "Mette", "last_name": "Hansen"}),
+    )
+    .await;
+    call(
+        crm,
+        Method::POST,
+        &format!("{base}/deals"),
+        token,
+        json!({"title": "Rengøring", "value_ore": 1000}),
+    )
+    .await;
+    call(
+        crm,
+        Method::POST,
+        &format!("{base}/activities"),
+        token,
+        json!({"kind": "note", "subject": "Notat"}),
+    )
+    .await;
+    call(
+        crm,
+        Method::POST,
+        &format!("{base}/tasks"),
+        token,
+        json!({"title": "Ring", "due_date": "2026-01-01"}),
+    )
+    .await;
+    call(
+        crm,
+        Method::POST,
+        &format!("{base}/emails"),
+        token,
+        json!({"direction": "inbound", "subject": "Hej", "from": "kunde@kunde.dk", "to": ["salg@firma.dk"], "contact_id": contact["id"]}),
+    )
+    .await;
+    call(
+        crm,
+        Method::PUT,
+        "/v1/customers/kunde-1",
+        token,
+        json!({"cvr": CVR}),
+    )
+    .await;
+    call(
+        crm,
+        Method::POST,
+        "/v1/customers/kunde-1/interactions",
+        token,
+        json!({"channel": "chat", "event_type": "message", "content": "Hej"}),
+    )
+    .await;
+    call(
+        crm,
+        Method::POST,
+        "/v1/customers/kunde-1/patterns",
+        token,
+        json!({"pattern_type": "loyal", "confidence": 0.5, "frequency": 2}),
+    )
+    .await;
+    call(
+        crm,
+        Method::POST,
+        &format!("{base}/process-steps"),
+        token,
+        json!({"recommendation_text": "Ring", "confidence_score": 0.5}),
+    )
+    .await;
+    call(
+        crm,
+        Method::PUT,
+        "/v1/pipeline",
+        token,
+        json!({"stages": [
+            {"key": "lead", "name": "Lead", "probability": 10, "outcome": "open"},
+            {"key": "won", "name": "Vundet", "probability": 100, "outcome": "won"},
+            {"key": "lost", "name": "Tabt", "probability": 0, "outcome": "lost"}]}),
+    )
+    .await;
+}
