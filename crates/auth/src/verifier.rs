@@ -170,13 +170,16 @@ impl Verifier {
         let Source::Url(url) = &self.source else {
             return Err(AuthError::UnknownKey);
         };
+        // The lock is held across the fetch, so concurrent requests wait for one fetch. The
+        // time is recorded only when a fetch completed: a request abandoned mid-fetch (its
+        // client gone, another extractor failed first) must not leave the keys unfetched for
+        // the next `jwks_refresh_min_secs`.
         let mut last = self.last_fetch.lock().await;
         let min = Duration::from_secs(self.settings.jwks_refresh_min_secs);
         if last.is_some_and(|at| at.elapsed() < min) {
             return Ok(());
         }
-        *last = Some(Instant::now());
-        let jwks: Jwks = async {
+        let fetched: Result<Jwks, reqwest::Error> = async {
             self.client
                 .get(url)
                 .send()
@@ -185,10 +188,10 @@ impl Verifier {
                 .json()
                 .await
         }
-        .await
-        .map_err(|err| {
+        .await;
+        *last = Some(Instant::now());
+        let jwks = fetched.map_err(|err| {
             tracing::warn!(error = %err, url, "cannot fetch the JWKS");
-            *last = None;
             AuthError::KeysUnavailable
         })?;
         let keys = decoding_keys(&jwks);
