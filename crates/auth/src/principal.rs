@@ -33,6 +33,17 @@ impl Principal {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
+
+    /// Org administrators only (the database's policies enforce it again): 403 otherwise.
+    pub fn require_admin(&self) -> Result<(), tekup_problem::Problem> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(tekup_problem::Problem::forbidden(
+                "Only an administrator of the organization may do this.",
+            ))
+        }
+    }
 }
 
 impl FromRequest for Principal {

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod pagination;
 pub mod settings;
 pub mod telemetry;
+pub mod validate;
 
 use anyhow::Context;
 use serde::de::DeserializeOwned;

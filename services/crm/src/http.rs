@@ -11,6 +11,7 @@ mod steps;
 use actix_web::web;
 use tekup_runtime::Problem;
 use tekup_runtime::problem::FieldError;
+pub use tekup_runtime::validate::{check, text};
 use tekup_types::Cvr;
 use utoipa::OpenApi;
 
@@ -144,28 +145,6 @@ pub fn cvr(text: &str) -> Result<Cvr, Problem> {
         .map_err(|err| Problem::validation(vec![FieldError::new("cvr", err.to_string())]))
 }
 
-/// Fails with 422 naming every invalid field, when there is one.
-pub fn check(errors: Vec<FieldError>) -> Result<(), Problem> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Problem::validation(errors))
-    }
-}
-
-/// A trimmed text of 1..=`max` characters.
-pub fn text(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
-    let trimmed = value.trim();
-    let length = trimmed.chars().count();
-    if length == 0 || length > max {
-        errors.push(FieldError::new(
-            field,
-            format!("must be 1 to {max} characters"),
-        ));
-    }
-    trimmed.to_owned()
-}
-
 /// A field that is present (even as `null`) is `Some`; an absent one stays `None`.
 pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -173,6 +152,18 @@ where
     T: serde::Deserialize<'de>,
 {
     serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
+/// The access every per-company handler starts with: `level` on the company (404 out of
+/// reach, 403 too low), and its CRM record, which contacts, deals and the rest hang off.
+pub async fn company_access(
+    conn: &mut diesel_async::AsyncPgConnection,
+    principal: &tekup_auth::Principal,
+    cvr: &Cvr,
+    level: tekup_types::AccessLevel,
+) -> Result<(), Problem> {
+    tekup_auth::require_access(conn, principal, cvr, level).await?;
+    company_exists(conn, principal.org_id, cvr).await
 }
 
 /// Contacts and deals hang off a company's CRM record: without one there are none.

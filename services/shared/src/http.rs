@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub use tekup_runtime::pagination::{parse_time_cursor, time_cursor};
+pub use tekup_runtime::validate::check;
 mod auth;
 mod companies;
 mod organizations;
@@ -10,10 +11,8 @@ mod users;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use secrecy::ExposeSecret;
-use tekup_auth::Principal;
 use tekup_runtime::Problem;
 use tekup_runtime::pagination::constant_time_eq;
-use tekup_runtime::problem::FieldError;
 use utoipa::OpenApi;
 
 use crate::Config;
@@ -144,25 +143,5 @@ fn operator(req: &HttpRequest) -> Result<Operator, Problem> {
         Ok(Operator)
     } else {
         Err(Problem::unauthorized("The operator token is not valid."))
-    }
-}
-
-/// Org admins only (the database enforces it again).
-pub fn require_admin(principal: &Principal) -> Result<(), Problem> {
-    if principal.is_admin() {
-        Ok(())
-    } else {
-        Err(Problem::forbidden(
-            "Only an administrator of the organization may do this.",
-        ))
-    }
-}
-
-/// Fails with 422 naming every invalid field, when there is one.
-pub fn check(errors: Vec<FieldError>) -> Result<(), Problem> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Problem::validation(errors))
     }
 }

@@ -12,7 +12,7 @@ use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_exists, cvr, text};
+use super::{check, company_access, cvr, text};
 use crate::store::activities::{self, Activity, NewActivity, NewTask, Task};
 
 const KINDS: [&str; 4] = ["call", "meeting", "note", "email"];
@@ -98,8 +98,7 @@ pub async fn record(
     }
     check(errors)?;
     let activity = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
         let new = NewActivity {
             kind: &body.kind,
             subject: &subject,
@@ -149,8 +148,7 @@ pub async fn list(
     }
     let kind = query.kind.clone();
     let items = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
         Ok::<_, Problem>(
             activities::list(
                 conn,
@@ -236,8 +234,7 @@ pub async fn add_task(
     let title = text("title", &body.title, 200, &mut errors);
     check(errors)?;
     let task = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
         let new = NewTask {
             title: &title,
             due_date: body.due_date,
@@ -283,8 +280,7 @@ pub async fn tasks(
     }
     let status = query.status.clone();
     let items = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
         Ok::<_, Problem>(
             activities::tasks(
                 conn,

@@ -12,8 +12,9 @@ use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_exists, cvr, present, text};
+use super::{check, company_access, cvr, present, text};
 use crate::store::contacts::{self, Contact, Fields};
+use tekup_runtime::validate::email;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -70,17 +71,6 @@ impl From<Contact> for ContactView {
     }
 }
 
-fn email(value: &str, errors: &mut Vec<FieldError>) -> String {
-    let email = value.trim().to_lowercase();
-    if !email
-        .split_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
-    {
-        errors.push(FieldError::new("email", "must be an e-mail address"));
-    }
-    email
-}
-
 fn phone(value: &str, errors: &mut Vec<FieldError>) -> String {
     let phone = value.trim().to_owned();
     let digits = phone.chars().filter(char::is_ascii_digit).count();
@@ -102,7 +92,7 @@ fn fields_of_body(body: ContactBody) -> Result<Fields, Problem> {
     let fields = Fields {
         first_name: Some(text("first_name", &body.first_name, 100, &mut errors)),
         last_name: Some(text("last_name", &body.last_name, 100, &mut errors)),
-        email: Some(body.email.map(|e| email(&e, &mut errors))),
+        email: Some(body.email.map(|e| email("email", &e, &mut errors))),
         phone: Some(body.phone.map(|p| phone(&p, &mut errors))),
         title: Some(body.title.map(|t| text("title", &t, 100, &mut errors))),
     };
@@ -118,7 +108,9 @@ fn fields_of_changes(changes: ContactChanges) -> Result<Fields, Problem> {
         last_name: changes
             .last_name
             .map(|v| text("last_name", &v, 100, &mut errors)),
-        email: changes.email.map(|v| v.map(|e| email(&e, &mut errors))),
+        email: changes
+            .email
+            .map(|v| v.map(|e| email("email", &e, &mut errors))),
         phone: changes.phone.map(|v| v.map(|p| phone(&p, &mut errors))),
         title: changes
             .title
@@ -163,8 +155,7 @@ pub async fn list(
         .filter(|q| !q.is_empty())
         .map(str::to_owned);
     let items = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
         Ok::<_, Problem>(
             contacts::list(
                 conn,
@@ -201,8 +192,7 @@ pub async fn create(
     let cvr = cvr(&path)?;
     let fields = fields_of_body(body.into_inner())?;
     let contact = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
         Ok::<_, Problem>(contacts::create(conn, principal.org_id, cvr.as_str(), fields).await?)
     })?;
     Ok(HttpResponse::Created().json(ContactView::from(contact)))

@@ -12,7 +12,7 @@ use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_exists, cvr, present, text};
+use super::{check, company_access, cvr, present, text};
 use crate::domain::pipeline::{self, Stage};
 use crate::store::deals::{self, Deal, Fields};
 
@@ -50,11 +50,7 @@ pub async fn set_pipeline(
     pool: web::Data<Pool>,
     body: web::Json<PipelineBody>,
 ) -> Result<HttpResponse, Problem> {
-    if !principal.is_admin() {
-        return Err(Problem::forbidden(
-            "Only an administrator of the organization may change the pipeline.",
-        ));
-    }
+    principal.require_admin()?;
     let stages = body.into_inner().stages;
     check(pipeline::validate(&stages))?;
     let outcome = in_context!(&pool, principal.context(), |conn| {
@@ -174,8 +170,7 @@ pub async fn create(
     value(body.value_ore, &mut errors);
     check(errors)?;
     let deal = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
         let stages = deals::stages(conn, principal.org_id).await?;
         let stage = match &body.stage {
             Some(key) => stage_of(&stages, key)?.clone(),
@@ -227,8 +222,7 @@ pub async fn list(
     let after = page.after_uuid()?;
     let stage = query.stage.clone();
     let items = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
         Ok::<_, Problem>(
             deals::list(
                 conn,

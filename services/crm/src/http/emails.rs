@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use tekup_auth::{Principal, require_access};
+use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::{Page, PageQuery, parse_time_cursor, time_cursor};
 use tekup_runtime::problem::FieldError;
@@ -12,19 +12,9 @@ use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_exists, cvr};
+use super::{check, company_access, cvr};
 use crate::store::emails::{self, Email, NewEmail};
-
-fn address(field: &str, value: &str, errors: &mut Vec<FieldError>) -> String {
-    let address = value.trim().to_lowercase();
-    if !address
-        .split_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
-    {
-        errors.push(FieldError::new(field, "must be an e-mail address"));
-    }
-    address
-}
+use tekup_runtime::validate::email;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -94,20 +84,19 @@ pub async fn log(
     if body.body.chars().count() > 100_000 {
         errors.push(FieldError::new("body", "must be at most 100000 characters"));
     }
-    let from = address("from", &body.from, &mut errors);
+    let from = email("from", &body.from, &mut errors);
     if body.to.is_empty() {
         errors.push(FieldError::new("to", "needs at least one address"));
     }
     let to: Vec<String> = body
         .to
         .iter()
-        .map(|a| address("to", a, &mut errors))
+        .map(|a| email("to", a, &mut errors))
         .collect();
     check(errors)?;
     let sent_at = body.sent_at.unwrap_or_else(Utc::now);
     let email = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
         let new = NewEmail {
             direction: &body.direction,
             subject: &body.subject,
@@ -153,8 +142,7 @@ pub async fn list(
     let before = parse_time_cursor(query.after.as_deref())?;
     let q = query.q.clone().filter(|q| !q.trim().is_empty());
     let items = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
         Ok::<_, Problem>(
             emails::list(
                 conn,

@@ -12,7 +12,7 @@ use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_exists, cvr, text};
+use super::{check, company_access, cvr, text};
 use crate::domain::recommender;
 use crate::store::steps::{self, ManualStep, Step, TimelineItem};
 
@@ -67,8 +67,7 @@ pub async fn recommend(
 ) -> Result<HttpResponse, Problem> {
     let cvr = cvr(&path)?;
     let active = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
         let facts = steps::facts(conn, principal.org_id, cvr.as_str()).await?;
         steps::propose(
             conn,
@@ -115,8 +114,7 @@ pub async fn list(
         )]));
     }
     let items = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
         Ok::<_, Problem>(
             steps::list(conn, principal.org_id, cvr.as_str(), status.as_deref()).await?,
         )
@@ -169,8 +167,7 @@ pub async fn create(
     }
     check(errors)?;
     let step = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
         let step = ManualStep {
             text: &text,
             confidence: body.confidence_score,
@@ -297,8 +294,7 @@ pub async fn timeline(
         )]));
     }
     let items = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
-        company_exists(conn, principal.org_id, &cvr).await?;
+        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
         Ok::<_, Problem>(
             steps::timeline(conn, principal.org_id, cvr.as_str(), kinds, before, limit).await?,
         )

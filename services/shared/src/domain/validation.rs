@@ -1,32 +1,12 @@
-//! Input rules with the field named in every error.
+//! Input rules of identity, with the field named in every error. Names and e-mail addresses
+//! follow the platform's rules (`tekup_runtime::validate`).
 
 use tekup_runtime::problem::FieldError;
-
-/// A trimmed name of 1..=`max` characters.
-pub fn name(field: &str, value: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
-    let trimmed = value.trim();
-    let length = trimmed.chars().count();
-    if length == 0 || length > max {
-        errors.push(FieldError::new(
-            field,
-            format!("must be 1 to {max} characters"),
-        ));
-    }
-    trimmed.to_owned()
-}
+pub use tekup_runtime::validate::text as name;
 
 /// A lower-cased, trimmed e-mail address of plausible shape.
 pub fn email(value: &str, errors: &mut Vec<FieldError>) -> String {
-    let email = value.trim().to_lowercase();
-    let plausible = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
-        && !email.chars().any(char::is_whitespace);
-    if !plausible {
-        errors.push(FieldError::new("email", "must be an e-mail address"));
-    }
-    email
+    tekup_runtime::validate::email("email", value, errors)
 }
 
 /// Passwords of 12 to 128 characters.
@@ -40,19 +20,6 @@ pub fn password(value: &str, errors: &mut Vec<FieldError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn emails_are_normalised_and_checked() {
-        let mut errors = Vec::new();
-        assert_eq!(
-            email("  Mette@Rendetalje.DK ", &mut errors),
-            "mette@rendetalje.dk"
-        );
-        assert!(errors.is_empty());
-        email("mette", &mut errors);
-        email("a b@c.dk", &mut errors);
-        assert_eq!(errors.len(), 2);
-    }
 
     #[test]
     fn short_passwords_and_blank_names_are_named() {

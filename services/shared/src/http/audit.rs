@@ -17,7 +17,7 @@ use tekup_types::Cvr;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{parse_time_cursor, require_admin, time_cursor};
+use super::{parse_time_cursor, time_cursor};
 use crate::events;
 use crate::store::audit;
 
@@ -106,7 +106,7 @@ pub async fn query(
     pool: web::Data<Pool>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, Problem> {
-    require_admin(&principal)?;
+    principal.require_admin()?;
     let query = query.into_inner();
     let limit = limit(query.limit)?;
     let cvr = query
@@ -169,7 +169,7 @@ pub async fn system_logs(
     pool: web::Data<Pool>,
     query: web::Query<SystemLogQuery>,
 ) -> Result<HttpResponse, Problem> {
-    require_admin(&principal)?;
+    principal.require_admin()?;
     let limit = limit(query.limit)?;
     if let Some(severity) = query.severity.as_deref()
         && !["info", "warning", "error"].contains(&severity)

@@ -12,7 +12,7 @@ use tekup_types::{AccessLevel, Cvr};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{check, require_admin};
+use super::check;
 use crate::domain::validation;
 use crate::store::{companies, users};
 
@@ -104,7 +104,7 @@ pub async fn register(
         .ok();
     let name = validation::name("name", &body.name, 200, &mut errors);
     check(errors)?;
-    require_admin(&principal)?;
+    principal.require_admin()?;
     let Some(cvr) = cvr else {
         return Err(Problem::validation(vec![FieldError::new(
             "cvr",
@@ -189,7 +189,7 @@ pub async fn grants(
     cvr: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let cvr = parse_cvr(&cvr)?;
-    require_admin(&principal)?;
+    principal.require_admin()?;
     let org_id = principal.org_id;
     let grants = in_context!(&pool, principal.context(), |conn| {
         companies::find(conn, org_id, cvr.as_str()).await?;
@@ -217,7 +217,7 @@ pub async fn grant(
 ) -> Result<HttpResponse, Problem> {
     let (cvr, user_id) = path.into_inner();
     let cvr = parse_cvr(&cvr)?;
-    require_admin(&principal)?;
+    principal.require_admin()?;
     let org_id = principal.org_id;
     let by = principal.user_id;
     let level = body.access_level;
@@ -248,7 +248,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, Problem> {
     let (cvr, user_id) = path.into_inner();
     let cvr = parse_cvr(&cvr)?;
-    require_admin(&principal)?;
+    principal.require_admin()?;
     let org_id = principal.org_id;
     in_context!(&pool, principal.context(), |conn| {
         Ok::<_, Problem>(companies::revoke(conn, org_id, cvr.as_str(), user_id).await?)

@@ -13,7 +13,7 @@ use tekup_types::Role;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{check, require_admin};
+use super::check;
 use crate::domain::{credentials, validation};
 use crate::store::{sessions, users};
 
@@ -129,7 +129,7 @@ pub async fn create(
     pool: web::Data<Pool>,
     body: web::Json<UserBody>,
 ) -> Result<HttpResponse, Problem> {
-    require_admin(&principal)?;
+    principal.require_admin()?;
     create_in(
         &pool,
         principal.context(),
@@ -191,7 +191,7 @@ pub async fn update(
     id: web::Path<Uuid>,
     body: web::Json<UserChanges>,
 ) -> Result<HttpResponse, Problem> {
-    require_admin(&principal)?;
+    principal.require_admin()?;
     let id = *id;
     let body = body.into_inner();
     let mut errors = Vec::new();
