@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/pipeline", web::get().to(deals::pipeline))
-        .route("/v1/metrics", web::get().to(emails::metrics))
+        .route("/v1/metrics", web::get().to(deals::metrics))
         .route("/v1/customers", web::get().to(insights::customers))
         .route(
             "/v1/customers/{external_id}",
@@ -89,7 +89,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         insights::put_customer, insights::customers, insights::record_interaction,
         insights::interactions, insights::record_pattern, insights::patterns,
         steps::recommend, steps::list, steps::create, steps::set_status, steps::timeline,
-        emails::log, emails::list, emails::metrics,
+        emails::log, emails::list, deals::metrics,
     ),
     components(schemas(
         companies::CompanyBody, companies::CompanyView,
@@ -101,7 +101,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         insights::CustomerBody, insights::CustomerView, insights::InteractionBody,
         insights::InteractionView, insights::PatternBody, insights::PatternView,
         steps::StepView, steps::StepBody, steps::StepStatus, steps::TimelineView,
-        emails::EmailBody, emails::EmailView, emails::MetricsView,
+        emails::EmailBody, emails::EmailView, deals::MetricsView,
     )),
     modifiers(&UserAuth),
     tags(

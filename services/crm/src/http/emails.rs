@@ -1,7 +1,7 @@
-//! E-mails logged against a company, and the organization's sales figures.
+//! E-mails logged against a company.
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tekup_auth::Principal;
 use tekup_db::Pool;
@@ -161,76 +161,4 @@ pub async fn list(
         |e: &EmailView| time_cursor(e.sent_at, e.id),
     );
     Ok(HttpResponse::Ok().json(page))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct MetricsQuery {
-    /// First day of the period (default: the first of this month).
-    from: Option<NaiveDate>,
-    /// Day after the period (default: the first of next month).
-    to: Option<NaiveDate>,
-}
-
-/// Sales KPIs of a period.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MetricsView {
-    from: NaiveDate,
-    to: NaiveDate,
-    /// Open deals now, and their value.
-    open_deals: i64,
-    pipeline_value_ore: i64,
-    won: i64,
-    won_value_ore: i64,
-    lost: i64,
-    lost_value_ore: i64,
-    /// Deals opened in the period.
-    created: i64,
-    /// won / (won + lost) in the period; absent when nothing closed.
-    win_rate: Option<f64>,
-}
-
-/// Pipeline value, won and lost, and the win rate over the deals the caller may see.
-#[utoipa::path(get, path = "/v1/metrics", tag = "deals", security(("user" = [])),
-    params(MetricsQuery),
-    responses((status = 200, body = MetricsView),
-              (status = 422, body = Problem, content_type = "application/problem+json")))]
-pub async fn metrics(
-    principal: Principal,
-    pool: web::Data<Pool>,
-    query: web::Query<MetricsQuery>,
-) -> Result<HttpResponse, Problem> {
-    let today = Utc::now().date_naive();
-    let first = today.with_day(1).unwrap_or(today);
-    let from = query.from.unwrap_or(first);
-    let to = query.to.unwrap_or_else(|| {
-        first
-            .checked_add_months(chrono::Months::new(1))
-            .unwrap_or(first)
-    });
-    if to <= from {
-        return Err(Problem::validation(vec![FieldError::new(
-            "to",
-            "must be after from",
-        )]));
-    }
-    let m = in_context!(&pool, principal.context(), |conn| {
-        Ok::<_, Problem>(emails::metrics(conn, principal.org_id, from, to).await?)
-    })?;
-    let closed = m.won + m.lost;
-    #[allow(clippy::cast_precision_loss)]
-    let win_rate = (closed > 0).then(|| m.won as f64 / closed as f64);
-    Ok(HttpResponse::Ok().json(MetricsView {
-        from,
-        to,
-        open_deals: m.open_deals,
-        pipeline_value_ore: m.pipeline_value_ore,
-        won: m.won,
-        won_value_ore: m.won_value_ore,
-        lost: m.lost,
-        lost_value_ore: m.lost_value_ore,
-        created: m.created,
-        win_rate,
-    }))
 }

@@ -251,3 +251,48 @@ pub async fn delete(
     .await?;
     announce(conn, &deal, "deleted").await
 }
+
+/// Sales figures of a period over the deals the caller may see.
+#[derive(Debug, Clone, diesel::QueryableByName)]
+pub struct Metrics {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub open_deals: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub pipeline_value_ore: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub won: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub won_value_ore: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub lost: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub lost_value_ore: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub created: i64,
+}
+
+/// Open pipeline now; deals won, lost and created in `[from, to)`.
+pub async fn metrics(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Metrics, Error> {
+    diesel::sql_query(
+        "SELECT count(*) FILTER (WHERE closed_at IS NULL) AS open_deals, \
+           coalesce(sum(value_ore) FILTER (WHERE closed_at IS NULL), 0)::bigint AS pipeline_value_ore, \
+           count(*) FILTER (WHERE closed_at >= $2 AND closed_at < $3 AND stage_outcome = 'won') AS won, \
+           coalesce(sum(value_ore) FILTER (WHERE closed_at >= $2 AND closed_at < $3 AND stage_outcome = 'won'), 0)::bigint AS won_value_ore, \
+           count(*) FILTER (WHERE closed_at >= $2 AND closed_at < $3 AND stage_outcome = 'lost') AS lost, \
+           coalesce(sum(value_ore) FILTER (WHERE closed_at >= $2 AND closed_at < $3 AND stage_outcome = 'lost'), 0)::bigint AS lost_value_ore, \
+           count(*) FILTER (WHERE created_at >= $2 AND created_at < $3) AS created \
+         FROM (SELECT d.*, coalesce(s.outcome, CASE d.stage WHEN 'won' THEN 'won' WHEN 'lost' THEN 'lost' ELSE 'open' END) AS stage_outcome \
+               FROM deals d LEFT JOIN pipeline_stages s ON s.org_id = d.org_id AND s.key = d.stage \
+               WHERE d.org_id = $1) deals",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(org_id)
+    .bind::<diesel::sql_types::Date, _>(from)
+    .bind::<diesel::sql_types::Date, _>(to)
+    .get_result(conn)
+    .await
+}

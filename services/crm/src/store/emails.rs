@@ -1,9 +1,9 @@
-//! E-mails logged against a company, and the organization's sales figures.
+//! E-mails logged against a company.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::result::Error;
-use diesel::sql_types::{Array, BigInt, Date, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -94,50 +94,5 @@ pub async fn list(
     .bind::<Nullable<SqlUuid>, _>(before_id)
     .bind::<BigInt, _>(limit)
     .load(conn)
-    .await
-}
-
-/// Sales figures of a period over the deals the caller may see.
-#[derive(Debug, Clone, QueryableByName)]
-pub struct Metrics {
-    #[diesel(sql_type = BigInt)]
-    pub open_deals: i64,
-    #[diesel(sql_type = BigInt)]
-    pub pipeline_value_ore: i64,
-    #[diesel(sql_type = BigInt)]
-    pub won: i64,
-    #[diesel(sql_type = BigInt)]
-    pub won_value_ore: i64,
-    #[diesel(sql_type = BigInt)]
-    pub lost: i64,
-    #[diesel(sql_type = BigInt)]
-    pub lost_value_ore: i64,
-    #[diesel(sql_type = BigInt)]
-    pub created: i64,
-}
-
-/// Open pipeline now; deals won, lost and created in `[from, to)`.
-pub async fn metrics(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Metrics, Error> {
-    diesel::sql_query(
-        "SELECT count(*) FILTER (WHERE closed_at IS NULL) AS open_deals, \
-           coalesce(sum(value_ore) FILTER (WHERE closed_at IS NULL), 0)::bigint AS pipeline_value_ore, \
-           count(*) FILTER (WHERE closed_at >= $2 AND closed_at < $3 AND stage_outcome = 'won') AS won, \
-           coalesce(sum(value_ore) FILTER (WHERE closed_at >= $2 AND closed_at < $3 AND stage_outcome = 'won'), 0)::bigint AS won_value_ore, \
-           count(*) FILTER (WHERE closed_at >= $2 AND closed_at < $3 AND stage_outcome = 'lost') AS lost, \
-           coalesce(sum(value_ore) FILTER (WHERE closed_at >= $2 AND closed_at < $3 AND stage_outcome = 'lost'), 0)::bigint AS lost_value_ore, \
-           count(*) FILTER (WHERE created_at >= $2 AND created_at < $3) AS created \
-         FROM (SELECT d.*, coalesce(s.outcome, CASE d.stage WHEN 'won' THEN 'won' WHEN 'lost' THEN 'lost' ELSE 'open' END) AS stage_outcome \
-               FROM deals d LEFT JOIN pipeline_stages s ON s.org_id = d.org_id AND s.key = d.stage \
-               WHERE d.org_id = $1) deals",
-    )
-    .bind::<SqlUuid, _>(org_id)
-    .bind::<Date, _>(from)
-    .bind::<Date, _>(to)
-    .get_result(conn)
     .await
 }
