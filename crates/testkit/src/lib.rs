@@ -278,6 +278,16 @@ pub async fn spawn_app_on<S: ServiceApp>(
             env.insert(format!("{prefix}EVENTS__{key}"), value);
         }
     }
+    if S::SERVICE == Service::Vault {
+        // vault's local embedding model, installed by `make test`; the indexer polls often.
+        if let Ok(dir) = std::env::var("TEKUP_TEST_MODEL_DIR") {
+            env.insert(format!("{prefix}APP__EMBEDDER__MODEL_DIR"), dir);
+        }
+        env.insert(
+            format!("{prefix}APP__INDEXER__POLL_INTERVAL_MS"),
+            "50".to_owned(),
+        );
+    }
     for (key, value) in overrides {
         env.insert(format!("{prefix}{key}"), (*value).to_owned());
     }

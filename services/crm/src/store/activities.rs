@@ -65,6 +65,9 @@ pub async fn record(
             org_id: org_id.to_string(),
             cvr: cvr.to_owned(),
             kind: activity.kind.clone(),
+            subject: activity.subject.clone(),
+            body: activity.body.clone(),
+            occurred_at: activity.occurred_at.to_rfc3339(),
         },
     )
     .await?;

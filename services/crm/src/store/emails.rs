@@ -51,7 +51,7 @@ pub async fn log(
     cvr: &str,
     new: NewEmail<'_>,
 ) -> Result<Email, Error> {
-    diesel::sql_query(format!(
+    let email = diesel::sql_query(format!(
         "INSERT INTO emails (id, org_id, cvr, direction, subject, body, from_address, to_addresses, \
          contact_id, sent_at, logged_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          RETURNING {EMAIL}"
@@ -67,8 +67,28 @@ pub async fn log(
     .bind::<Nullable<SqlUuid>, _>(new.contact_id)
     .bind::<Timestamptz, _>(new.sent_at)
     .bind::<SqlUuid, _>(new.by)
-    .get_result(conn)
-    .await
+    .get_result::<Email>(conn)
+    .await?;
+    crate::events::publish(
+        conn,
+        "email",
+        org_id,
+        cvr,
+        email.id,
+        &tekup_proto::crm::v1::EmailLogged {
+            email_id: email.id.to_string(),
+            org_id: org_id.to_string(),
+            cvr: cvr.to_owned(),
+            direction: email.direction.clone(),
+            subject: email.subject.clone(),
+            body: email.body.clone(),
+            from_address: email.from_address.clone(),
+            to_addresses: email.to_addresses.clone(),
+            sent_at: email.sent_at.to_rfc3339(),
+        },
+    )
+    .await?;
+    Ok(email)
 }
 
 /// A company's e-mails, newest first, optionally matching `q` (Danish or English words).

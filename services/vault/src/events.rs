@@ -1,0 +1,304 @@
+//! What vault indexes from the other services, and what it announces.
+//!
+//! - renos: chatbot conversations and e-mail threads (each event carries the whole item, so
+//!   the latest replaces the document's content as a new version), and their deletion;
+//! - crm: activities and logged e-mails;
+//! - flow: GDPR erasure requests (by person, or a whole company).
+//!
+//! Each item becomes a document keyed by (source, repository, path) — e.g. (renos,
+//! conversation, <id>) — so a redelivered event changes nothing and an update makes a version.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncPgConnection;
+use futures_util::future::BoxFuture;
+use tekup_events::kafka::topic;
+use tekup_events::outbox::{self, Outgoing};
+use tekup_events::{Event, HandleError, Handler, Subscription};
+use tekup_proto::crm::v1::{ActivityRecorded, EmailLogged};
+use tekup_proto::flow::v1::ErasureRequested;
+use tekup_proto::renos::v1::{
+    ConversationDeleted, ConversationRecorded, EmailThreadDeleted, EmailThreadUpdated, Message,
+};
+use tekup_proto::vault::v1::DocumentIndexed;
+use uuid::Uuid;
+
+use crate::store::{documents, sync};
+
+/// Announces that a document's current version is searchable.
+pub async fn publish_indexed(
+    conn: &mut AsyncPgConnection,
+    document: &documents::Document,
+    chunks: i32,
+) -> diesel::QueryResult<Uuid> {
+    outbox::publish(
+        conn,
+        Outgoing {
+            topic: &topic("vault", "document"),
+            org_id: Some(document.org_id),
+            cvr: Some(&document.cvr),
+            subject: &document.id.to_string(),
+            payload: &DocumentIndexed {
+                document_id: document.id.to_string(),
+                org_id: document.org_id.to_string(),
+                cvr: document.cvr.clone(),
+                version: document.version,
+                chunks,
+            },
+        },
+    )
+    .await
+}
+
+pub fn subscriptions() -> Vec<Subscription> {
+    vec![
+        Subscription {
+            name: "items".into(),
+            topics: vec![
+                topic("renos", "conversation"),
+                topic("renos", "email_thread"),
+                topic("crm", "activity"),
+                topic("crm", "email"),
+            ],
+            handler: Arc::new(Items),
+        },
+        Subscription {
+            name: "erasure".into(),
+            topics: vec![topic("flow", "gdpr")],
+            handler: Arc::new(Erasure),
+        },
+    ]
+}
+
+/// An item of another service, as a document.
+struct Item {
+    org_id: Uuid,
+    cvr: String,
+    kind: &'static str,
+    source: &'static str,
+    repository: &'static str,
+    path: String,
+    name: String,
+    contact_email: Option<String>,
+    content: String,
+    occurred_at: DateTime<Utc>,
+}
+
+struct Items;
+
+impl Handler for Items {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            if let Some(deleted) = deletion(event)? {
+                let (org_id, source, repository, path) = deleted;
+                documents::delete_item(conn, org_id, source, repository, &path).await?;
+                return Ok(());
+            }
+            let Some(item) = item(event)? else {
+                return Ok(());
+            };
+            if item.content.trim().is_empty() {
+                return Ok(());
+            }
+            let stored = documents::put(
+                conn,
+                documents::NewVersion {
+                    org_id: item.org_id,
+                    cvr: &item.cvr,
+                    kind: item.kind,
+                    source: item.source,
+                    repository: item.repository,
+                    path: &item.path,
+                    name: &item.name,
+                    url: None,
+                    contact_email: item.contact_email.as_deref(),
+                    category_id: None,
+                    content: &item.content,
+                    content_type: "text/plain",
+                    occurred_at: item.occurred_at,
+                    by: None,
+                    space_id: None,
+                },
+            )
+            .await;
+            match stored {
+                Ok((_, outcome)) => {
+                    let changed = i64::from(outcome != documents::Outcome::Unchanged);
+                    sync::record(
+                        conn,
+                        item.org_id,
+                        item.source,
+                        item.repository,
+                        changed,
+                        None,
+                    )
+                    .await?;
+                    Ok(())
+                }
+                Err(diesel::result::Error::QueryBuilderError(msg)) => {
+                    Err(HandleError::permanent(msg))
+                }
+                Err(err) => Err(err.into()),
+            }
+        })
+    }
+}
+
+fn uuid(field: &str, value: &str) -> Result<Uuid, HandleError> {
+    Uuid::parse_str(value).map_err(|err| HandleError::permanent(format!("{field}: {err}")))
+}
+
+fn time(value: &str, fallback: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or(fallback)
+        .unwrap_or_else(Utc::now)
+}
+
+fn decode<M: tekup_proto::Message + tekup_proto::Name + Default>(
+    event: &Event,
+) -> Result<Option<M>, HandleError> {
+    event
+        .payload::<M>()
+        .transpose()
+        .map_err(HandleError::permanent)
+}
+
+fn transcript(messages: &[Message]) -> String {
+    messages
+        .iter()
+        .map(|m| format!("{}: {}", m.author, m.text))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn optional(email: &str) -> Option<String> {
+    let email = email.trim().to_lowercase();
+    (!email.is_empty()).then_some(email)
+}
+
+/// The item an event carries, when it carries one vault indexes.
+fn item(event: &Event) -> Result<Option<Item>, HandleError> {
+    let at = event.occurred_at();
+    if let Some(c) = decode::<ConversationRecorded>(event)? {
+        let last = c.messages.last().map(|m| time(&m.sent_at, at));
+        return Ok(Some(Item {
+            org_id: uuid("org_id", &c.org_id)?,
+            cvr: c.cvr.clone(),
+            kind: "conversation",
+            source: "renos",
+            repository: "conversation",
+            path: c.conversation_id.clone(),
+            name: if c.title.trim().is_empty() {
+                format!("Conversation ({})", c.channel)
+            } else {
+                c.title.clone()
+            },
+            contact_email: optional(&c.customer_email),
+            content: transcript(&c.messages),
+            occurred_at: last.unwrap_or_else(|| time("", at)),
+        }));
+    }
+    if let Some(t) = decode::<EmailThreadUpdated>(event)? {
+        let last = t.messages.last().map(|m| time(&m.sent_at, at));
+        return Ok(Some(Item {
+            org_id: uuid("org_id", &t.org_id)?,
+            cvr: t.cvr.clone(),
+            kind: "email_thread",
+            source: "renos",
+            repository: "email_thread",
+            path: t.thread_id.clone(),
+            name: t.subject.clone(),
+            contact_email: optional(&t.customer_email),
+            content: format!("{}\n{}", t.subject, transcript(&t.messages)),
+            occurred_at: last.unwrap_or_else(|| time("", at)),
+        }));
+    }
+    if let Some(a) = decode::<ActivityRecorded>(event)? {
+        return Ok(Some(Item {
+            org_id: uuid("org_id", &a.org_id)?,
+            cvr: a.cvr.clone(),
+            kind: "activity",
+            source: "crm",
+            repository: "activity",
+            path: a.activity_id.clone(),
+            name: format!("{}: {}", a.kind, a.subject),
+            contact_email: None,
+            content: format!("{}\n{}", a.subject, a.body),
+            occurred_at: time(&a.occurred_at, at),
+        }));
+    }
+    if let Some(e) = decode::<EmailLogged>(event)? {
+        let contact = if e.direction == "inbound" {
+            optional(&e.from_address)
+        } else {
+            e.to_addresses.first().and_then(|a| optional(a))
+        };
+        return Ok(Some(Item {
+            org_id: uuid("org_id", &e.org_id)?,
+            cvr: e.cvr.clone(),
+            kind: "email",
+            source: "crm",
+            repository: "email",
+            path: e.email_id.clone(),
+            name: e.subject.clone(),
+            contact_email: contact,
+            content: format!(
+                "{}\nFrom: {}\nTo: {}\n{}",
+                e.subject,
+                e.from_address,
+                e.to_addresses.join(", "),
+                e.body
+            ),
+            occurred_at: time(&e.sent_at, at),
+        }));
+    }
+    Ok(None)
+}
+
+type Deleted = (Uuid, &'static str, &'static str, String);
+
+fn deletion(event: &Event) -> Result<Option<Deleted>, HandleError> {
+    if let Some(d) = decode::<ConversationDeleted>(event)? {
+        let org = uuid("org_id", &d.org_id)?;
+        return Ok(Some((org, "renos", "conversation", d.conversation_id)));
+    }
+    if let Some(d) = decode::<EmailThreadDeleted>(event)? {
+        let org = uuid("org_id", &d.org_id)?;
+        return Ok(Some((org, "renos", "email_thread", d.thread_id)));
+    }
+    Ok(None)
+}
+
+struct Erasure;
+
+impl Handler for Erasure {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            let Some(request) = decode::<ErasureRequested>(event)? else {
+                return Ok(());
+            };
+            let org_id = uuid("org_id", &request.org_id)?;
+            let cvr = Some(request.cvr.trim()).filter(|c| !c.is_empty());
+            let email = Some(request.email.trim()).filter(|e| !e.is_empty());
+            if cvr.is_none() && email.is_none() {
+                return Err(HandleError::permanent(
+                    "an erasure request names neither a company nor a person",
+                ));
+            }
+            let erased = documents::erase(conn, org_id, cvr, email).await?;
+            tracing::info!(request_id = request.request_id, erased, "erasure applied");
+            Ok(())
+        })
+    }
+}
