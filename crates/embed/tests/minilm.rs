@@ -33,3 +33,39 @@ async fn paraphrases_are_near_and_unrelated_texts_far() {
     assert!(paraphrase > 0.45, "paraphrase only {paraphrase}");
     assert!(unrelated < 0.2, "unrelated {unrelated}");
 }
+
+/// Token ids and vectors as sentence-transformers makes them (the fixture was produced by
+/// sentence-transformers with torch on the same weights), English and Danish.
+#[tokio::test]
+async fn matches_the_reference_implementation() {
+    let local = model();
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/minilm_reference.json")).unwrap();
+    for sentence in fixture["sentences"].as_array().unwrap() {
+        let text = sentence["text"].as_str().unwrap();
+        let ids: Vec<u32> = sentence["token_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(local.model().tokens(text), ids, "tokens of {text:?}");
+        let want: Vec<f32> = sentence["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let got = local.model().embed(text);
+        let similarity = cosine(&got, &want);
+        let max_diff = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            similarity > 0.9999 && max_diff < 1e-4,
+            "{text:?}: cosine {similarity}, largest difference {max_diff}"
+        );
+    }
+}

@@ -5,6 +5,9 @@
 //! - [`spawn_app`] starts a service on port 0 with the same code as its `main`.
 //!
 //! The cluster is named by `TEKUP_TEST_PG_URL` (an administrator's URL); `make test` sets it.
+//!
+//! Third-party services that tests cannot reach have local fakes speaking their real API:
+//! [`fake_openai`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -206,6 +209,8 @@ pub struct TestApp {
     pub db: Arc<TestDb>,
     handle: actix_web_handle::Handle,
 }
+
+pub mod fake_openai;
 
 mod actix_web_handle {
     /// Stops the server when the test ends.

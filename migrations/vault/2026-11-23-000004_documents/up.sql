@@ -81,10 +81,9 @@ CREATE TABLE vault.chunks (
     version     integer     NOT NULL,
     ordinal     integer     NOT NULL CHECK (ordinal >= 0),
     content     text        NOT NULL,
-    -- Danish and English stems, and the words as written (rare terms, codes, names).
+    -- Danish and English stems (codes and names pass through both unchanged).
     search      tsvector    GENERATED ALWAYS AS (
         to_tsvector('danish', content) || to_tsvector('english', content)
-            || to_tsvector('simple', content)
     ) STORED,
     UNIQUE (document_id, ordinal)
 );

@@ -233,9 +233,13 @@ pub async fn semantic(
     Ok((hits, Strategy::Index))
 }
 
-/// The tsquery of a user's words: Danish and English stems, and the words as written.
-const TSQUERY: &str = "(websearch_to_tsquery('danish', $1) || websearch_to_tsquery('english', $1) \
-     || websearch_to_tsquery('simple', $1))";
+/// The tsquery of a user's words: any of them, as Danish or as English stems; ranking puts
+/// chunks with more of them first. A word that is a stop word in either language is left out
+/// (the Danish configuration would otherwise match English "the" and "our" as words).
+const TSQUERY: &str = "(SELECT websearch_to_tsquery('danish', q) || websearch_to_tsquery('english', q) \
+     FROM (SELECT coalesce(string_agg(ltrim(w, '-'), ' or '), '') AS q \
+           FROM regexp_split_to_table($1, '\\s+') AS w \
+           WHERE to_tsvector('english', w) <> '' AND to_tsvector('danish', w) <> '') AS words)";
 
 /// The `k` chunks whose words best match `text`.
 pub async fn full_text(
