@@ -3,7 +3,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 PLATFORM := scripts/platform.sh
 
-.PHONY: help run down clean status test bench-events lint validate-deploy fmt install
+.PHONY: help run down clean status test bench-events bench-vault lint validate-deploy fmt install
 
 help: ## list the verbs
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ test: ## run every test against its own PostgreSQL and broker, then tear them do
 
 bench-events: ## event backbone vs the raw broker: throughput and latency, side by side
 	@bash $(PLATFORM) bench-events
+
+bench-vault: ## vector search over 100k vectors: HTTP vs raw SQL, p50/p95 and recall@10
+	@bash $(PLATFORM) bench-vault
 
 lint: validate-deploy ## rustfmt check, clippy with warnings as errors, deployment files
 	cargo fmt --all -- --check

@@ -9,6 +9,7 @@
 #   platform.sh status             what is running
 #   platform.sh test [ARGS...]     isolated infrastructure, the test suite, teardown
 #   platform.sh bench-events       isolated infrastructure, the event backbone benchmark
+#   platform.sh bench-vault [N]    isolated infrastructure, vector search over N vectors (100000)
 #   platform.sh validate-deploy    validate docker-compose.yml, the Dockerfile and deploy/k8s
 #
 # Environment (all optional):
@@ -385,5 +386,6 @@ case ${1:-} in
   test) shift; with_isolated_infra run_tests "$@" ;;
   validate-deploy) validate_deploy ;;
   bench-events) shift; with_isolated_infra cargo run --release --quiet -p tekup-bench --bin bench-events "$@" ;;
+  bench-vault) shift; with_isolated_infra cargo run --release --quiet -p tekup-bench --bin bench-vault "$@" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
 esac
