@@ -20,6 +20,7 @@ const TOPICS: &[(&str, &str)] = &[
     ("renos", "email_thread"),
     ("flow", "gdpr"),
     ("vault", "document"),
+    ("vault", "similarity"),
 ];
 
 /// Every topic name of the platform.

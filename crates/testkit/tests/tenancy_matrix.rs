@@ -115,7 +115,7 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
         .await
         .unwrap();
     // The other services keep their projections, so their tables hold both organizations too.
-    let _vault = spawn_app_on::<vault::Vault>(Arc::clone(&db), &[])
+    let vault = spawn_app_on::<vault::Vault>(Arc::clone(&db), &[("AUTH__JWKS_URL", &jwks)])
         .await
         .unwrap();
     let _billy = spawn_app_on::<billy::Billy>(Arc::clone(&db), &[])
@@ -129,8 +129,9 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
         .unwrap();
 
     // Grants reach crm by event: wait for the projection before seeding crm rows.
-    let (org_a, admin_a) = seed_when_ready(&db, &shared, &crm, "Org A ApS", "a@a.dk").await;
-    let (org_b, _admin_b) = seed_when_ready(&db, &shared, &crm, "Org B ApS", "b@b.dk").await;
+    let (org_a, admin_a) = seed_when_ready(&db, &shared, &crm, &vault, "Org A ApS", "a@a.dk").await;
+    let (org_b, _admin_b) =
+        seed_when_ready(&db, &shared, &crm, &vault, "Org B ApS", "b@b.dk").await;
 
     let mut checked = Vec::new();
     for service in Service::ALL {
@@ -233,6 +234,12 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
         "crm.deals",
         "crm.customer_interactions",
         "vault.access_grants",
+        "vault.documents",
+        "vault.document_versions",
+        "vault.chunks",
+        "vault.embeddings",
+        "vault.document_categories",
+        "vault.sync_status",
     ] {
         assert!(
             checked.iter().any(|c| c == expected),
@@ -246,11 +253,13 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
     );
 }
 
-/// Seeds an organization in shared, waits until crm holds its admin's grant, then seeds crm.
+/// Seeds an organization in shared, waits until crm holds its admin's grant, then seeds crm
+/// and vault.
 async fn seed_when_ready(
     db: &TestDb,
     shared: &TestApp,
     crm: &TestApp,
+    vault: &TestApp,
     name: &str,
     email: &str,
 ) -> (Uuid, Uuid) {
@@ -265,7 +274,55 @@ async fn seed_when_ready(
     })
     .await;
     seed_crm(crm, &token).await;
+    seed_vault(vault, &token).await;
     (org, user)
+}
+
+/// A category, an upload in it, a synced item; waits until the upload is indexed.
+async fn seed_vault(vault: &TestApp, token: &str) {
+    let category = call(
+        vault,
+        Method::POST,
+        "/v1/categories",
+        token,
+        json!({"name": "Kontrakter", "description": "Aftaler med kunder"}),
+    )
+    .await;
+    let document = call(
+        vault,
+        Method::POST,
+        &format!("/v1/companies/{CVR}/documents"),
+        token,
+        json!({"name": "aftale", "content": "Vinduespudsning hver anden uge.",
+               "category_id": category["id"]}),
+    )
+    .await;
+    call(
+        vault,
+        Method::PUT,
+        "/v1/sources/github/documents",
+        token,
+        json!({"repository": "tekup/docs", "path": "README.md", "cvr": CVR,
+               "name": "README", "content": "Rengøring af trappeopgange."}),
+    )
+    .await;
+    let id = document["id"].as_str().unwrap().to_owned();
+    wait_until(
+        "the document indexed",
+        Duration::from_secs(60),
+        async || {
+            call(
+                vault,
+                Method::GET,
+                &format!("/v1/documents/{id}"),
+                token,
+                Value::Null,
+            )
+            .await["status"]
+                == "indexed"
+        },
+    )
+    .await;
 }
 
 async fn seed_shared_only(shared: &TestApp, name: &str, email: &str) -> (Uuid, Uuid, String) {

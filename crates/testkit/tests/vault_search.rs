@@ -946,3 +946,134 @@ async fn a_model_change_re_embeds_every_document_in_the_new_space() {
     assert_eq!(status, StatusCode::OK, "{found}");
     assert_eq!(names(found["results"].as_array().unwrap()), ["windows"]);
 }
+
+#[tokio::test]
+async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
+    use tekup_proto::renos::v1::{ConversationRecorded, EmailThreadUpdated, Message};
+
+    let world = World::new(&[("APP__SEARCH__SIMILAR_MIN_SCORE", "0.5")]).await;
+    let renos = spawn_app_on::<renos::Renos>(Arc::clone(&world.db), &[])
+        .await
+        .unwrap();
+    let jwks = world.shared.at("/.well-known/jwks.json");
+    let crm = spawn_app_on::<crm::Crm>(Arc::clone(&world.db), &[("AUTH__JWKS_URL", &jwks)])
+        .await
+        .unwrap();
+    let org = world.org("Rendetalje ApS").await;
+    let org_id: Uuid = org.parse().unwrap();
+    let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
+    let (status, body) = world
+        .call(
+            &world.shared,
+            Method::POST,
+            "/v1/companies",
+            &admin,
+            Some(json!({"cvr": CVR_A, "name": "Kunde ApS"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let days_ago = |days: i64| (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
+
+    // An earlier complaint in the chat, and an unrelated one; then a new e-mail thread like it.
+    for (id, title, text, at) in [
+        (
+            "c-old",
+            "Stribede vinduer",
+            "The shop windows were left with ugly streaks after your cleaning visit.",
+            days_ago(20),
+        ),
+        (
+            "c-other",
+            "Faktura",
+            "Can you send the invoice for October to our accounting department?",
+            days_ago(15),
+        ),
+    ] {
+        let conversation = ConversationRecorded {
+            conversation_id: id.into(),
+            org_id: org.clone(),
+            cvr: CVR_A.into(),
+            channel: "wotnot".into(),
+            customer_email: String::new(),
+            title: title.into(),
+            messages: vec![Message {
+                author: "customer".into(),
+                text: text.into(),
+                sent_at: at,
+            }],
+        };
+        publish_from(
+            &world.db,
+            Service::Renos,
+            "conversation",
+            org_id,
+            CVR_A,
+            id,
+            &conversation,
+        )
+        .await;
+    }
+    wait_until(
+        "the earlier items indexed",
+        Duration::from_secs(60),
+        async || {
+            admin_count(
+                &world.db,
+                "SELECT count(*) AS n FROM vault.documents WHERE indexed_version = 1",
+            )
+            .await
+                == 2
+        },
+    )
+    .await;
+    let thread = EmailThreadUpdated {
+        thread_id: "t-new".into(),
+        org_id: org.clone(),
+        cvr: CVR_A.into(),
+        subject: "Klage over vinduerne".into(),
+        customer_email: String::new(),
+        messages: vec![Message {
+            author: "kunde@kunde.dk".into(),
+            text: "Again there are streaks on the shop windows after you cleaned them.".into(),
+            sent_at: days_ago(1),
+        }],
+    };
+    publish_from(
+        &world.db,
+        Service::Renos,
+        "email_thread",
+        org_id,
+        CVR_A,
+        "t-new",
+        &thread,
+    )
+    .await;
+
+    // vault announces the likeness; crm's recommender turns it into a step pointing back.
+    let path = format!("/v1/companies/{CVR_A}/process-steps/recommend");
+    let latest = std::cell::RefCell::new(Value::Null);
+    wait_until("a similar_case step", Duration::from_secs(60), async || {
+        let (status, body) = world.call(&crm, Method::POST, &path, &admin, None).await;
+        let found = body
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["rule"] == "similar_case"));
+        *latest.borrow_mut() = body;
+        status == StatusCode::OK && found
+    })
+    .await;
+    let steps = latest.into_inner();
+    let step = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["rule"] == "similar_case")
+        .unwrap();
+    let text = step["recommendation_text"].as_str().unwrap();
+    assert!(text.contains("Stribede vinduer"), "{step}");
+    assert!(!text.contains("Faktura"), "{step}");
+    assert!(
+        step["reason"].as_str().unwrap().contains("mailtråd"),
+        "{step}"
+    );
+    drop((renos, crm));
+}

@@ -8,6 +8,7 @@ use tekup_events::kafka::topic;
 use tekup_events::outbox::{self, Outgoing};
 use tekup_events::{Event, HandleError, Handler, Subscription};
 use tekup_proto::shared::v1::CompanyRegistered;
+use tekup_proto::vault::v1::SimilarItemsFound;
 use tekup_proto::{Message, Name};
 use uuid::Uuid;
 
@@ -68,6 +69,76 @@ impl Handler for Companies {
             .bind::<diesel::sql_types::Text, _>(&registered.name)
             .execute(conn)
             .await?;
+            Ok(())
+        })
+    }
+}
+
+/// vault's similarity hits (earlier items of the same company like a new one) become facts of
+/// the recommender.
+pub fn similar_items() -> Subscription {
+    Subscription {
+        name: "similar-items".into(),
+        topics: vec![topic("vault", "similarity")],
+        handler: Arc::new(SimilarItems),
+    }
+}
+
+struct SimilarItems;
+
+fn rfc3339(field: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, HandleError> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|err| HandleError::permanent(format!("{field}: {err}")))
+}
+
+impl Handler for SimilarItems {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            let Some(found) = event.payload::<SimilarItemsFound>() else {
+                return Ok(());
+            };
+            let found = found.map_err(HandleError::permanent)?;
+            let org_id = Uuid::parse_str(&found.org_id)
+                .map_err(|err| HandleError::permanent(format!("org_id: {err}")))?;
+            let document_id = Uuid::parse_str(&found.document_id)
+                .map_err(|err| HandleError::permanent(format!("document_id: {err}")))?;
+            let occurred_at = rfc3339("occurred_at", &found.occurred_at)?;
+            // The latest announcement about a document replaces the earlier one.
+            diesel::sql_query("DELETE FROM similar_items WHERE org_id = $1 AND document_id = $2")
+                .bind::<diesel::sql_types::Uuid, _>(org_id)
+                .bind::<diesel::sql_types::Uuid, _>(document_id)
+                .execute(conn)
+                .await?;
+            for item in &found.similar {
+                let similar_id = Uuid::parse_str(&item.document_id)
+                    .map_err(|err| HandleError::permanent(format!("similar.document_id: {err}")))?;
+                diesel::sql_query(
+                    "INSERT INTO similar_items (org_id, cvr, document_id, kind, name, occurred_at, \
+                     similar_document_id, similar_kind, similar_name, similar_occurred_at, score) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+                )
+                .bind::<diesel::sql_types::Uuid, _>(org_id)
+                .bind::<diesel::sql_types::Text, _>(&found.cvr)
+                .bind::<diesel::sql_types::Uuid, _>(document_id)
+                .bind::<diesel::sql_types::Text, _>(&found.kind)
+                .bind::<diesel::sql_types::Text, _>(&found.name)
+                .bind::<diesel::sql_types::Timestamptz, _>(occurred_at)
+                .bind::<diesel::sql_types::Uuid, _>(similar_id)
+                .bind::<diesel::sql_types::Text, _>(&item.kind)
+                .bind::<diesel::sql_types::Text, _>(&item.name)
+                .bind::<diesel::sql_types::Timestamptz, _>(rfc3339(
+                    "similar.occurred_at",
+                    &item.occurred_at,
+                )?)
+                .bind::<diesel::sql_types::Double, _>(item.score)
+                .execute(conn)
+                .await?;
+            }
             Ok(())
         })
     }

@@ -44,6 +44,7 @@ impl ServiceApp for Crm {
             tekup_events::projection::organizations(),
             tekup_events::projection::access_grants(),
             events::companies(),
+            events::similar_items(),
         ]
     }
 }

@@ -21,7 +21,7 @@ use tekup_proto::flow::v1::ErasureRequested;
 use tekup_proto::renos::v1::{
     ConversationDeleted, ConversationRecorded, EmailThreadDeleted, EmailThreadUpdated, Message,
 };
-use tekup_proto::vault::v1::DocumentIndexed;
+use tekup_proto::vault::v1::{DocumentIndexed, SimilarItem, SimilarItemsFound};
 use uuid::Uuid;
 
 use crate::store::{documents, sync};
@@ -45,6 +45,42 @@ pub async fn publish_indexed(
                 cvr: document.cvr.clone(),
                 version: document.version,
                 chunks,
+            },
+        },
+    )
+    .await
+}
+
+/// Announces the earlier items of the document's company it is much like.
+pub async fn publish_similar(
+    conn: &mut AsyncPgConnection,
+    document: &documents::Document,
+    similar: &[(documents::Document, f64)],
+) -> diesel::QueryResult<Uuid> {
+    outbox::publish(
+        conn,
+        Outgoing {
+            topic: &topic("vault", "similarity"),
+            org_id: Some(document.org_id),
+            cvr: Some(&document.cvr),
+            subject: &document.id.to_string(),
+            payload: &SimilarItemsFound {
+                document_id: document.id.to_string(),
+                org_id: document.org_id.to_string(),
+                cvr: document.cvr.clone(),
+                kind: document.kind.clone(),
+                name: document.name.clone(),
+                occurred_at: document.occurred_at.to_rfc3339(),
+                similar: similar
+                    .iter()
+                    .map(|(d, score)| SimilarItem {
+                        document_id: d.id.to_string(),
+                        kind: d.kind.clone(),
+                        name: d.name.clone(),
+                        score: *score,
+                        occurred_at: d.occurred_at.to_rfc3339(),
+                    })
+                    .collect(),
             },
         },
     )

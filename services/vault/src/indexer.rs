@@ -15,10 +15,11 @@ use tekup_db::tenancy::{self, Context};
 use tekup_embed::Embedder;
 use uuid::Uuid;
 
+use crate::search::{self, Scope};
 use crate::space::SpaceId;
 use crate::store::SqlUuid;
 use crate::store::documents;
-use crate::{ChunkConfig, State};
+use crate::{ChunkConfig, SearchConfig, State};
 
 /// Starts the indexer on the runtime; it runs as long as the process.
 pub fn spawn(pool: Pool, state: &State) {
@@ -27,6 +28,7 @@ pub fn spawn(pool: Pool, state: &State) {
         embedder: state.embedder.clone(),
         space: state.space,
         chunks: state.config.chunks.clone(),
+        search: state.config.search.clone(),
         batch_size: state.config.embedder.batch_size.max(1),
         poll: Duration::from_millis(state.config.indexer.poll_interval_ms.max(10)),
         wake: state.wake.clone(),
@@ -39,6 +41,7 @@ struct Indexer {
     embedder: Arc<dyn Embedder>,
     space: SpaceId,
     chunks: ChunkConfig,
+    search: SearchConfig,
     batch_size: usize,
     poll: Duration,
     wake: Arc<tokio::sync::Notify>,
@@ -207,6 +210,62 @@ impl Indexer {
         .get_result(conn)
         .await?;
         crate::events::publish_indexed(conn, &document, chunks.version.unwrap_or(0)).await?;
+        self.announce_similar(conn, &document).await?;
+        Ok(())
+    }
+
+    /// Announces the earlier items of the same company that the document is much like.
+    async fn announce_similar(
+        &self,
+        conn: &mut AsyncPgConnection,
+        document: &documents::Document,
+    ) -> Result<(), IndexError> {
+        #[derive(QueryableByName)]
+        struct Centroid {
+            #[diesel(sql_type = diesel::sql_types::Nullable<pgvector::sql_types::Vector>)]
+            centroid: Option<Vector>,
+        }
+        let centroid: Centroid = diesel::sql_query(
+            "SELECT avg(embedding) AS centroid FROM vault.embeddings \
+             WHERE document_id = $1 AND space_id = $2",
+        )
+        .bind::<SqlUuid, _>(document.id)
+        .bind::<SmallInt, _>(self.space.id)
+        .get_result(conn)
+        .await?;
+        let Some(centroid) = centroid.centroid else {
+            return Ok(());
+        };
+        let scope = Scope {
+            org_id: document.org_id,
+            cvrs: Some(vec![document.cvr.clone()]),
+            kinds: None,
+            from: None,
+            to: Some(document.occurred_at),
+            exclude: Some(document.id),
+        };
+        let (hits, _) = search::semantic(
+            conn,
+            self.space,
+            &scope,
+            &centroid.to_vec(),
+            30,
+            &self.search,
+        )
+        .await?;
+        let hits: Vec<_> = search::best_per_document(hits, 3)
+            .into_iter()
+            .filter(|h| h.score >= self.search.similar_min_score)
+            .collect();
+        if hits.is_empty() {
+            return Ok(());
+        }
+        let mut similar = Vec::new();
+        for hit in hits {
+            let other = documents::find(conn, hit.document_id).await?;
+            similar.push((other, hit.score));
+        }
+        crate::events::publish_similar(conn, document, &similar).await?;
         Ok(())
     }
 

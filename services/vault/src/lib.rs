@@ -130,6 +130,9 @@ pub struct SearchConfig {
     pub max_scan_tuples: i32,
     /// Query embeddings remembered, so a repeated query does not run the model again.
     pub query_cache: usize,
+    /// A newly indexed item is announced as like an earlier item of its company (for crm's
+    /// next-step recommendations) from this cosine similarity on.
+    pub similar_min_score: f64,
 }
 
 impl Default for SearchConfig {
@@ -139,6 +142,7 @@ impl Default for SearchConfig {
             ef_search: 100,
             max_scan_tuples: 20_000,
             query_cache: 1_024,
+            similar_min_score: 0.6,
         }
     }
 }

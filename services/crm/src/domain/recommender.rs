@@ -14,6 +14,22 @@ pub struct Facts {
     pub open_deals: Vec<OpenDeal>,
     pub recent_interactions: Vec<RecentInteraction>,
     pub last_activity: Option<DateTime<Utc>>,
+    /// Recent items that resemble earlier ones of the company (from vault).
+    pub similar_items: Vec<SimilarCase>,
+}
+
+/// A recent item (conversation, thread, e-mail, ...) much like an earlier one of the company.
+#[derive(Debug, Clone)]
+pub struct SimilarCase {
+    pub document_id: Uuid,
+    pub kind: String,
+    pub name: String,
+    pub at: DateTime<Utc>,
+    pub earlier_id: Uuid,
+    pub earlier_kind: String,
+    pub earlier_name: String,
+    pub earlier_at: DateTime<Utc>,
+    pub score: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +123,27 @@ pub fn recommend(facts: &Facts) -> Vec<Candidate> {
             });
         }
     }
+    for case in &facts.similar_items {
+        candidates.push(Candidate {
+            rule: "similar_case",
+            source_ref: format!("{}:{}", case.document_id, case.earlier_id),
+            text: format!(
+                "Se hvordan «{}» blev håndteret, før «{}» besvares",
+                case.earlier_name, case.name
+            ),
+            reason: format!(
+                "«{}» ({}, {}) ligner «{}» ({}, {}) med {:.0} % ifølge søgningen.",
+                case.name,
+                kind_da(&case.kind),
+                case.at.date_naive(),
+                case.earlier_name,
+                kind_da(&case.earlier_kind),
+                case.earlier_at.date_naive(),
+                case.score * 100.0
+            ),
+            confidence: (0.3 + 0.4 * case.score).min(0.7),
+        });
+    }
     if !facts.open_deals.is_empty() {
         let quiet = facts
             .last_activity
@@ -126,6 +163,16 @@ pub fn recommend(facts: &Facts) -> Vec<Candidate> {
     }
     candidates.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
     candidates
+}
+
+fn kind_da(kind: &str) -> &str {
+    match kind {
+        "conversation" => "samtale",
+        "email_thread" => "mailtråd",
+        "email" => "e-mail",
+        "activity" => "aktivitet",
+        _ => "dokument",
+    }
 }
 
 #[cfg(test)]
@@ -187,5 +234,27 @@ mod tests {
         );
         assert!(steps[0].reason.contains("10 dage"), "{}", steps[0].reason);
         assert!(steps[2].reason.contains("20 dage"));
+    }
+
+    #[test]
+    fn a_case_like_an_earlier_one_points_to_it() {
+        let mut facts = facts();
+        facts.similar_items.push(SimilarCase {
+            document_id: Uuid::now_v7(),
+            kind: "email_thread".into(),
+            name: "Klage over vinduer".into(),
+            at: facts.now,
+            earlier_id: Uuid::now_v7(),
+            earlier_kind: "conversation".into(),
+            earlier_name: "Stribede ruder i marts".into(),
+            earlier_at: facts.now - chrono::Duration::days(200),
+            score: 0.82,
+        });
+        let steps = recommend(&facts);
+        assert_eq!(steps.len(), 1);
+        assert_eq!(steps[0].rule, "similar_case");
+        assert!(steps[0].text.contains("Stribede ruder i marts"));
+        assert!(steps[0].reason.contains("82 %"), "{}", steps[0].reason);
+        assert!((steps[0].confidence - 0.628).abs() < 1e-9);
     }
 }

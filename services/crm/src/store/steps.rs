@@ -7,7 +7,9 @@ use diesel::sql_types::{BigInt, Date, Double, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::domain::recommender::{Candidate, Facts, OpenDeal, OpenTask, RecentInteraction};
+use crate::domain::recommender::{
+    Candidate, Facts, OpenDeal, OpenTask, RecentInteraction, SimilarCase,
+};
 
 type SqlUuid = diesel::sql_types::Uuid;
 
@@ -114,6 +116,39 @@ pub async fn facts(conn: &mut AsyncPgConnection, org_id: Uuid, cvr: &str) -> Res
     .bind::<Text, _>(cvr)
     .get_result(conn)
     .await?;
+    #[derive(QueryableByName)]
+    struct SimilarRow {
+        #[diesel(sql_type = SqlUuid)]
+        document_id: Uuid,
+        #[diesel(sql_type = Text)]
+        kind: String,
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Timestamptz)]
+        occurred_at: DateTime<Utc>,
+        #[diesel(sql_type = SqlUuid)]
+        similar_document_id: Uuid,
+        #[diesel(sql_type = Text)]
+        similar_kind: String,
+        #[diesel(sql_type = Text)]
+        similar_name: String,
+        #[diesel(sql_type = Timestamptz)]
+        similar_occurred_at: DateTime<Utc>,
+        #[diesel(sql_type = Double)]
+        score: f64,
+    }
+    // The closest earlier case of each recent item.
+    let similar: Vec<SimilarRow> = diesel::sql_query(
+        "SELECT DISTINCT ON (document_id) document_id, kind, name, occurred_at, \
+         similar_document_id, similar_kind, similar_name, similar_occurred_at, score \
+         FROM similar_items WHERE org_id = $1 AND cvr = $2 \
+         AND occurred_at > now() - interval '30 days' \
+         ORDER BY document_id, score DESC",
+    )
+    .bind::<SqlUuid, _>(org_id)
+    .bind::<Text, _>(cvr)
+    .load(conn)
+    .await?;
     let now = Utc::now();
     Ok(Facts {
         today: now.date_naive(),
@@ -146,6 +181,20 @@ pub async fn facts(conn: &mut AsyncPgConnection, org_id: Uuid, cvr: &str) -> Res
             })
             .collect(),
         last_activity: last.at,
+        similar_items: similar
+            .into_iter()
+            .map(|r| SimilarCase {
+                document_id: r.document_id,
+                kind: r.kind,
+                name: r.name,
+                at: r.occurred_at,
+                earlier_id: r.similar_document_id,
+                earlier_kind: r.similar_kind,
+                earlier_name: r.similar_name,
+                earlier_at: r.similar_occurred_at,
+                score: r.score,
+            })
+            .collect(),
     })
 }
 
