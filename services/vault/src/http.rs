@@ -56,7 +56,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         catalog::sync_status,
     ),
     components(schemas(
-        documents::DocumentBody, documents::DocumentView, documents::VersionView,
+        documents::DocumentBody, documents::UploadForm, documents::DocumentView, documents::VersionView,
         documents::SyncBody,
         search::SearchBody, search::Mode, search::SearchView, search::ResultView,
         search::SimilarBody, crate::search::Strategy,

@@ -45,6 +45,19 @@ pub struct DocumentBody {
     occurred_at: Option<DateTime<Utc>>,
 }
 
+/// The multipart form of an upload (documentation of `multipart/form-data` bodies).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The document: UTF-8 text of one of the accepted content types.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Defaults to the file name.
+    name: Option<String>,
+    category_id: Option<Uuid>,
+    occurred_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentView {
     id: Uuid,
@@ -255,7 +268,8 @@ async fn read_multipart(mut multipart: Multipart, max_bytes: usize) -> Result<Up
 /// `file` part (and optional `name`, `category_id`, `occurred_at`). A document of the same name
 /// gets a new version; the same content again changes nothing (write access).
 #[utoipa::path(post, path = "/v1/companies/{cvr}/documents", tag = "documents",
-    security(("user" = [])), request_body = DocumentBody,
+    security(("user" = [])),
+    request_body(content((DocumentBody = "application/json"), (UploadForm = "multipart/form-data"))),
     responses((status = 201, description = "A new document", body = DocumentView),
               (status = 200, description = "A new version, or unchanged", body = DocumentView),
               (status = 403, body = Problem, content_type = "application/problem+json"),
