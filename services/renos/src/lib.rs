@@ -1,20 +1,21 @@
 //! The cleaning-business OS: leads, customers, quotes, bookings, plans, invoices, conversations and e-mail threads.
 //!
-//! Owns the `renos` schema; talks to the other services only through Kafka events.
+//! Owns the `renos` schema; talks to the other services only through Kafka events. From a
+//! lead to a quote with a stored, explainable price calculation, a recurring plan whose
+//! bookings keep their wall-clock time in Copenhagen, the work done, and an invoice numbered
+//! without gaps that billy syncs to Billy.dk.
+
+mod domain;
+mod events;
+mod http;
+mod store;
 
 use actix_web::web;
 use tekup_events::Subscription;
 use tekup_runtime::{NoConfig, Service, ServiceApp, Start};
-use utoipa::OpenApi;
 
 /// The renos service.
 pub struct Renos;
-
-#[derive(OpenApi)]
-#[openapi(info(
-    description = "The cleaning-business OS: leads, customers, quotes, bookings, plans, invoices, conversations and e-mail threads."
-))]
-struct Api;
 
 impl ServiceApp for Renos {
     const SERVICE: Service = Service::Renos;
@@ -26,10 +27,16 @@ impl ServiceApp for Renos {
     }
 
     fn openapi() -> utoipa::openapi::OpenApi {
-        Api::openapi()
+        http::openapi()
     }
 
-    fn routes(_cfg: &mut web::ServiceConfig) {}
+    fn routes(cfg: &mut web::ServiceConfig) {
+        http::routes(cfg);
+    }
+
+    fn topics() -> Vec<String> {
+        tekup_events::catalog::of("renos")
+    }
 
     fn subscriptions() -> Vec<Subscription> {
         vec![

@@ -1,0 +1,172 @@
+//! The HTTP API of the renos service.
+
+mod operations;
+mod sales;
+
+use actix_web::web;
+use diesel_async::AsyncPgConnection;
+use tekup_auth::Principal;
+use tekup_runtime::Problem;
+use tekup_runtime::problem::FieldError;
+use tekup_types::{AccessLevel, Cvr, Role};
+use utoipa::OpenApi;
+
+use crate::store::customers::{self, Customer};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/customers", web::get().to(sales::customers))
+        .route("/v1/customers", web::post().to(sales::create_customer))
+        .route("/v1/customers/{id}", web::get().to(sales::customer))
+        .route("/v1/leads", web::get().to(sales::leads))
+        .route("/v1/leads", web::post().to(sales::create_lead))
+        .route(
+            "/v1/leads/{id}/convert",
+            web::post().to(sales::convert_lead),
+        )
+        .route("/v1/services", web::get().to(sales::services))
+        .route("/v1/services", web::post().to(sales::create_service))
+        .route("/v1/price-calculations", web::post().to(sales::calculate))
+        .route(
+            "/v1/price-calculations/{id}",
+            web::get().to(sales::calculation),
+        )
+        .route(
+            "/v1/price-calculations/{id}/rerun",
+            web::post().to(sales::rerun),
+        )
+        .route("/v1/quotes", web::post().to(sales::create_quote))
+        .route("/v1/quotes/{id}", web::get().to(sales::quote))
+        .route(
+            "/v1/quotes/{id}/{action}",
+            web::post().to(sales::decide_quote),
+        )
+        .route("/v1/plans", web::post().to(operations::create_plan))
+        .route(
+            "/v1/plans/{id}/bookings",
+            web::get().to(operations::plan_bookings),
+        )
+        .route("/v1/bookings", web::post().to(operations::create_booking))
+        .route("/v1/bookings/{id}", web::get().to(operations::booking))
+        .route(
+            "/v1/bookings/{id}",
+            web::patch().to(operations::move_booking),
+        )
+        .route(
+            "/v1/bookings/{id}/executions",
+            web::post().to(operations::record_execution),
+        )
+        .route("/v1/invoices", web::post().to(operations::draft_invoice))
+        .route("/v1/invoices/{id}", web::get().to(operations::invoice))
+        .route(
+            "/v1/invoices/{id}/{action}",
+            web::post().to(operations::invoice_action),
+        );
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(description = "The cleaning-business OS: leads, customers, quotes with price calculations, recurring plans, bookings, executions and invoices."),
+    paths(
+        sales::create_customer, sales::customers, sales::customer, sales::create_lead,
+        sales::leads, sales::convert_lead, sales::create_service, sales::services,
+        sales::calculate, sales::calculation, sales::rerun, sales::create_quote, sales::quote,
+        sales::decide_quote,
+        operations::create_plan, operations::plan_bookings, operations::create_booking,
+        operations::booking, operations::move_booking, operations::record_execution,
+        operations::draft_invoice, operations::invoice, operations::invoice_action,
+    ),
+    components(schemas(
+        sales::CustomerBody, sales::CustomerView, sales::LeadBody, sales::LeadView,
+        sales::ServiceBody, sales::ServiceView, sales::CalculationBody, sales::CalculationView,
+        sales::RerunView, sales::QuoteBody, sales::QuoteView,
+        crate::domain::pricing::Pricing, crate::domain::pricing::Frequency,
+        crate::domain::pricing::Extra, crate::domain::pricing::Step,
+        crate::domain::scoring::Reason,
+        operations::PlanBody, operations::PlanView, operations::BookingBody,
+        operations::BookingView, operations::MoveBody, operations::ExecutionBody,
+        operations::InvoiceBody, operations::InvoiceView, operations::LineView,
+    )),
+    modifiers(&UserAuth),
+    tags(
+        (name = "sales", description = "Leads, customers, services, price calculations and quotes"),
+        (name = "operations", description = "Plans, bookings, executions and invoices"),
+    )
+)]
+struct Api;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    Api::openapi()
+}
+
+struct UserAuth;
+
+impl utoipa::Modify for UserAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "user",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+    }
+}
+
+/// A database error as the client should see it: a missing row is a 404 of `what`.
+pub fn not_found(what: &'static str) -> impl Fn(diesel::result::Error) -> Problem {
+    move |err| match err {
+        diesel::result::Error::NotFound => Problem::not_found(format!("No {what}.")),
+        err => err.into(),
+    }
+}
+
+/// 422 naming one field.
+pub fn invalid(field: &str, message: impl Into<String>) -> Problem {
+    Problem::validation(vec![FieldError::new(field, message)])
+}
+
+/// May the principal act at `level` on data of a customer with this CVR (or a private one)?
+/// Business data follows the grant on the company (404 out of reach, 403 too low); private
+/// customers are read by the whole organization and changed by admins and analysts.
+pub async fn require(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    cvr: Option<&str>,
+    level: AccessLevel,
+) -> Result<(), Problem> {
+    match cvr {
+        Some(cvr) => {
+            let cvr = Cvr::parse(cvr).map_err(|err| invalid("cvr", err.to_string()))?;
+            tekup_auth::require_access(conn, principal, &cvr, level).await?;
+            Ok(())
+        }
+        None if level == AccessLevel::Read
+            || matches!(principal.role, Role::Admin | Role::Analyst) =>
+        {
+            Ok(())
+        }
+        None => Err(Problem::forbidden(
+            "Only administrators and analysts may change data of private customers.",
+        )),
+    }
+}
+
+/// The customer, if the principal may act on it at `level`.
+pub async fn customer_access(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    id: uuid::Uuid,
+    level: AccessLevel,
+) -> Result<Customer, Problem> {
+    let customer = customers::find(conn, id)
+        .await
+        .map_err(not_found("such customer"))?;
+    require(conn, principal, customer.cvr.as_deref(), level).await?;
+    Ok(customer)
+}

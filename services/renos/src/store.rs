@@ -1,0 +1,9 @@
+//! Queries of the `renos` schema, on the caller's transaction (whose tenant context Row Level
+//! Security applies); changes write their events to the same transaction's outbox.
+
+pub mod customers;
+pub mod invoices;
+pub mod plans;
+pub mod sales;
+
+pub type SqlUuid = diesel::sql_types::Uuid;
