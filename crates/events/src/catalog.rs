@@ -24,6 +24,7 @@ const TOPICS: &[(&str, &str)] = &[
     ("renos", "invoice"),
     ("renos", "conversation"),
     ("renos", "email_thread"),
+    ("billy", "invoice"),
     ("flow", "gdpr"),
     ("vault", "document"),
     ("vault", "similarity"),

@@ -732,3 +732,293 @@ async fn bad_input_is_refused_and_changes_nothing() {
         0
     );
 }
+
+#[tokio::test]
+async fn checklists_breaks_escalations_figures_and_billys_sync() {
+    use tekup_events::kafka::topic;
+    use tekup_events::outbox::{self, Outgoing};
+
+    let world = World::new().await;
+    let billy = spawn_app_on::<billy::Billy>(Arc::clone(&world.db), &[])
+        .await
+        .unwrap();
+    let org = world.org("Rendetalje ApS").await;
+    let org_id: Uuid = org.parse().unwrap();
+    let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
+    world
+        .ok(
+            Method::POST,
+            "/v1/services",
+            &admin,
+            json!({
+            "code": "home", "name": "Hjemmerengøring", "pricing": "hourly",
+            "unit_price_ore": 39900}),
+            201,
+        )
+        .await;
+    let customer = world
+        .ok(
+            Method::POST,
+            "/v1/customers",
+            &admin,
+            json!({"name": "Privat Kunde"}),
+            201,
+        )
+        .await;
+    let customer_id = customer["id"].as_str().unwrap();
+    let cleaner = Uuid::now_v7();
+    let booking = world
+        .ok(
+            Method::POST,
+            "/v1/bookings",
+            &admin,
+            json!({
+            "customer_id": customer_id, "service": "home", "starts_at": "2026-12-01T08:00:00Z",
+            "duration_minutes": 180, "cleaner_id": cleaner, "price_ore": 119700,
+            "labour_ore": 110000}),
+            201,
+        )
+        .await;
+    let booking_id = booking["id"].as_str().unwrap();
+
+    // Breaks: not over a booked visit; a booking not in a break.
+    let (status, problem) = world
+        .renos(
+            Method::POST,
+            "/v1/breaks",
+            &admin,
+            json!({
+            "cleaner_id": cleaner, "starts_at": "2026-12-01T09:00:00Z",
+            "ends_at": "2026-12-01T10:00:00Z", "reason": "Frokost"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    world
+        .ok(
+            Method::POST,
+            "/v1/breaks",
+            &admin,
+            json!({
+            "cleaner_id": cleaner, "starts_at": "2026-12-02T00:00:00Z",
+            "ends_at": "2026-12-03T00:00:00Z", "reason": "Fridag"}),
+            201,
+        )
+        .await;
+    let (status, problem) = world
+        .renos(
+            Method::POST,
+            "/v1/bookings",
+            &admin,
+            json!({
+            "customer_id": customer_id, "service": "home", "starts_at": "2026-12-02T08:00:00Z",
+            "duration_minutes": 60, "cleaner_id": cleaner, "price_ore": 39900}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("break"),
+        "{problem}"
+    );
+    assert_eq!(
+        world
+            .admin_count("SELECT count(*) AS n FROM renos.bookings")
+            .await,
+        1
+    );
+    assert_eq!(
+        world
+            .admin_count("SELECT count(*) AS n FROM renos.breaks")
+            .await,
+        1
+    );
+
+    // The visit's checklist, ticked off by the execution.
+    let task = world
+        .ok(
+            Method::POST,
+            &format!("/v1/bookings/{booking_id}/tasks"),
+            &admin,
+            json!({"title": "Støvsug alle rum"}),
+            201,
+        )
+        .await;
+    let (status, problem) = world
+        .renos(
+            Method::POST,
+            &format!("/v1/bookings/{booking_id}/executions"),
+            &admin,
+            json!({
+            "cleaner_id": cleaner, "started_at": "2026-12-01T08:00:00Z",
+            "finished_at": "2026-12-01T11:00:00Z", "completed_tasks": [Uuid::now_v7()]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    world
+        .ok(
+            Method::POST,
+            &format!("/v1/bookings/{booking_id}/executions"),
+            &admin,
+            json!({
+            "cleaner_id": cleaner, "started_at": "2026-12-01T08:00:00Z",
+            "finished_at": "2026-12-01T11:30:00Z", "completed_tasks": [task["id"]]}),
+            201,
+        )
+        .await;
+    let tasks = world
+        .ok(
+            Method::GET,
+            &format!("/v1/bookings/{booking_id}/tasks"),
+            &admin,
+            Value::Null,
+            200,
+        )
+        .await;
+    assert_eq!(tasks[0]["done"], true, "{tasks}");
+
+    // An escalation, handed over and resolved once.
+    let escalation = world
+        .ok(
+            Method::POST,
+            "/v1/escalations",
+            &admin,
+            json!({
+            "customer_id": customer_id, "booking_id": booking_id, "severity": "high",
+            "description": "Kunden fandt støv under sofaen."}),
+            201,
+        )
+        .await;
+    let escalation_id = escalation["id"].as_str().unwrap();
+    let open = world
+        .ok(
+            Method::GET,
+            "/v1/escalations?status=open",
+            &admin,
+            Value::Null,
+            200,
+        )
+        .await;
+    assert_eq!(open.as_array().unwrap().len(), 1);
+    let resolved = world
+        .ok(
+            Method::PATCH,
+            &format!("/v1/escalations/{escalation_id}"),
+            &admin,
+            json!({"resolution": "Gratis ekstra besøg aftalt."}),
+            200,
+        )
+        .await;
+    assert_eq!(resolved["status"], "resolved");
+    let (status, _) = world
+        .renos(
+            Method::PATCH,
+            &format!("/v1/escalations/{escalation_id}"),
+            &admin,
+            json!({"resolution": "Igen"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // Where our hourly price stands: 399 kr against 350 and 450 → 0 % from their average.
+    let today = chrono::Utc::now().date_naive().to_string();
+    for (competitor, price) in [("Rent & Pænt", 35000), ("Skinnende ApS", 45000)] {
+        world
+            .ok(
+                Method::POST,
+                "/v1/competitor-prices",
+                &admin,
+                json!({
+                "competitor": competitor, "service_code": "home", "pricing": "hourly",
+                "unit_price_ore": price, "observed_at": today}),
+                201,
+            )
+            .await;
+    }
+    let pricing = world
+        .ok(
+            Method::GET,
+            "/v1/analytics/pricing",
+            &admin,
+            Value::Null,
+            200,
+        )
+        .await;
+    assert_eq!(pricing[0]["competitors"], 2, "{pricing}");
+    assert_eq!(pricing[0]["avg_ore"], 40000.0);
+    assert_eq!(pricing[0]["vs_average_percent"], -0.3);
+
+    // The invoice, issued; billy reports it synced and paid.
+    let invoice = world
+        .ok(
+            Method::POST,
+            "/v1/invoices",
+            &admin,
+            json!({"customer_id": customer_id}),
+            201,
+        )
+        .await;
+    let invoice_id = invoice["id"].as_str().unwrap().to_owned();
+    world
+        .ok(
+            Method::POST,
+            &format!("/v1/invoices/{invoice_id}/issue"),
+            &admin,
+            Value::Null,
+            200,
+        )
+        .await;
+    let pool = world.db.pool(tekup_db::Service::Billy).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let synced = tekup_proto::billy::v1::InvoiceSynced {
+        invoice_id: invoice_id.clone(),
+        org_id: org.clone(),
+        billy_invoice_id: "billy-123".into(),
+        synced_at: chrono::Utc::now().to_rfc3339(),
+        paid: true,
+    };
+    AsyncConnection::transaction::<_, diesel::result::Error, _>(&mut *conn, async |conn| {
+        tekup_db::tenancy::enter(conn, &tekup_db::tenancy::Context::System).await?;
+        outbox::publish(
+            conn,
+            Outgoing {
+                topic: &topic("billy", "invoice"),
+                org_id: Some(org_id),
+                cvr: None,
+                subject: &invoice_id,
+                payload: &synced,
+            },
+        )
+        .await
+    })
+    .await
+    .unwrap();
+    let path = format!("/v1/invoices/{invoice_id}");
+    wait_until(
+        "the invoice synced and paid",
+        Duration::from_secs(30),
+        async || {
+            let (_, invoice) = world.renos(Method::GET, &path, &admin, Value::Null).await;
+            invoice["status"] == "paid" && invoice["billy_id"] == "billy-123"
+        },
+    )
+    .await;
+
+    // The figures of the period.
+    let figures = world
+        .ok(
+            Method::GET,
+            "/v1/analytics?from=2026-11-01&to=2026-12-31",
+            &admin,
+            Value::Null,
+            200,
+        )
+        .await;
+    assert_eq!(figures["bookings_completed"], 1, "{figures}");
+    assert_eq!(figures["booked_hours"], 3.0);
+    assert_eq!(figures["worked_hours"], 3.5);
+    assert_eq!(figures["revenue"][0]["net_ore"], 119_700);
+    assert_eq!(figures["revenue"][0]["labour_ore"], 110_000);
+    // One cleaner, 44 weekdays in November and December 2026: 3 h of 325.6 h.
+    let utilisation = figures["utilisation"].as_f64().unwrap();
+    assert!((utilisation - 3.0 / (44.0 * 7.4)).abs() < 1e-9, "{figures}");
+    drop(billy);
+}

@@ -121,7 +121,7 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
     let _billy = spawn_app_on::<billy::Billy>(Arc::clone(&db), &[])
         .await
         .unwrap();
-    let _renos = spawn_app_on::<renos::Renos>(Arc::clone(&db), &[])
+    let renos = spawn_app_on::<renos::Renos>(Arc::clone(&db), &[("AUTH__JWKS_URL", &jwks)])
         .await
         .unwrap();
     let _flow = spawn_app_on::<flow::Flow>(Arc::clone(&db), &[])
@@ -129,9 +129,10 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
         .unwrap();
 
     // Grants reach crm by event: wait for the projection before seeding crm rows.
-    let (org_a, admin_a) = seed_when_ready(&db, &shared, &crm, &vault, "Org A ApS", "a@a.dk").await;
+    let (org_a, admin_a) =
+        seed_when_ready(&db, &shared, &crm, &vault, &renos, "Org A ApS", "a@a.dk").await;
     let (org_b, _admin_b) =
-        seed_when_ready(&db, &shared, &crm, &vault, "Org B ApS", "b@b.dk").await;
+        seed_when_ready(&db, &shared, &crm, &vault, &renos, "Org B ApS", "b@b.dk").await;
 
     let mut checked = Vec::new();
     for service in Service::ALL {
@@ -240,6 +241,22 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
         "vault.embeddings",
         "vault.document_categories",
         "vault.sync_status",
+        "renos.customers",
+        "renos.leads",
+        "renos.price_calculations",
+        "renos.quotes",
+        "renos.cleaning_plans",
+        "renos.cleaning_plan_bookings",
+        "renos.bookings",
+        "renos.task_executions",
+        "renos.cleaning_tasks",
+        "renos.invoices",
+        "renos.invoice_line_items",
+        "renos.invoice_counters",
+        "renos.breaks",
+        "renos.escalations",
+        "renos.competitor_pricing",
+        "renos.services",
     ] {
         assert!(
             checked.iter().any(|c| c == expected),
@@ -260,6 +277,7 @@ async fn seed_when_ready(
     shared: &TestApp,
     crm: &TestApp,
     vault: &TestApp,
+    renos: &TestApp,
     name: &str,
     email: &str,
 ) -> (Uuid, Uuid) {
@@ -275,7 +293,88 @@ async fn seed_when_ready(
     .await;
     seed_crm(crm, &token).await;
     seed_vault(vault, &token).await;
+    seed_renos(renos, &token).await;
     (org, user)
+}
+
+/// Every renos table: a lead to an invoice, a plan with a checklist, a break, an escalation,
+/// a competitor's price.
+async fn seed_renos(renos: &TestApp, token: &str) {
+    let post = async |path: &str, body: Value| call(renos, Method::POST, path, token, body).await;
+    post(
+        "/v1/services",
+        json!({"code": "office", "name": "Kontor", "pricing": "fixed",
+                                "unit_price_ore": 100000}),
+    )
+    .await;
+    let lead = post(
+        "/v1/leads",
+        json!({"source": "web", "name": "Kunde ApS", "cvr": CVR}),
+    )
+    .await;
+    let customer = post(
+        &format!("/v1/leads/{}/convert", lead["id"].as_str().unwrap()),
+        Value::Null,
+    )
+    .await;
+    let calc = post(
+        "/v1/price-calculations",
+        json!({"service": "office",
+                    "customer_id": customer["id"], "frequency": "monthly"}),
+    )
+    .await;
+    let quote = post(
+        "/v1/quotes",
+        json!({"price_calculation_id": calc["id"],
+                                          "customer_id": customer["id"]}),
+    )
+    .await;
+    let quote_id = quote["id"].as_str().unwrap();
+    post(&format!("/v1/quotes/{quote_id}/accept"), Value::Null).await;
+    let cleaner = Uuid::now_v7();
+    let plan = post(
+        "/v1/plans",
+        json!({"quote_id": quote_id, "frequency": "monthly",
+        "start_date": "2026-01-05", "until_date": "2026-02-05", "local_time": "08:00",
+        "duration_minutes": 120, "cleaner_id": cleaner}),
+    )
+    .await;
+    post(
+        &format!("/v1/plans/{}/tasks", plan["id"].as_str().unwrap()),
+        json!({"title": "Gulve"}),
+    )
+    .await;
+    let booking = plan["bookings"][0]["id"].as_str().unwrap().to_owned();
+    post(
+        &format!("/v1/bookings/{booking}/executions"),
+        json!({"cleaner_id": cleaner,
+        "started_at": "2026-01-05T07:00:00Z", "finished_at": "2026-01-05T09:00:00Z"}),
+    )
+    .await;
+    post(
+        "/v1/breaks",
+        json!({"cleaner_id": cleaner, "starts_at": "2026-03-01T00:00:00Z",
+                              "ends_at": "2026-03-02T00:00:00Z"}),
+    )
+    .await;
+    post(
+        "/v1/escalations",
+        json!({"customer_id": customer["id"], "severity": "low",
+                                   "description": "Dør stod åben"}),
+    )
+    .await;
+    post(
+        "/v1/competitor-prices",
+        json!({"competitor": "X", "service_code": "office",
+        "pricing": "fixed", "unit_price_ore": 90000, "observed_at": "2026-01-01"}),
+    )
+    .await;
+    let invoice = post("/v1/invoices", json!({"customer_id": customer["id"]})).await;
+    post(
+        &format!("/v1/invoices/{}/issue", invoice["id"].as_str().unwrap()),
+        Value::Null,
+    )
+    .await;
 }
 
 /// A category, an upload in it, a synced item; waits until the upload is indexed.

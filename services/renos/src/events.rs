@@ -34,3 +34,54 @@ pub async fn publish<M: Message + Name>(
     )
     .await
 }
+
+/// billy's results of syncing issued invoices to Billy.dk: the invoice is marked synced (with
+/// Billy's id), and paid when Billy.dk reports it paid.
+pub fn invoice_sync() -> tekup_events::Subscription {
+    tekup_events::Subscription {
+        name: "invoice-sync".into(),
+        topics: vec![topic("billy", "invoice")],
+        handler: std::sync::Arc::new(InvoiceSync),
+    }
+}
+
+struct InvoiceSync;
+
+impl tekup_events::Handler for InvoiceSync {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        event: &'a tekup_events::Event,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), tekup_events::HandleError>> {
+        use diesel_async::RunQueryDsl;
+        use tekup_events::HandleError;
+        Box::pin(async move {
+            let Some(synced) = event.payload::<tekup_proto::billy::v1::InvoiceSynced>() else {
+                return Ok(());
+            };
+            let synced = synced.map_err(HandleError::permanent)?;
+            let id = Uuid::parse_str(&synced.invoice_id)
+                .map_err(|err| HandleError::permanent(format!("invoice_id: {err}")))?;
+            let at = chrono::DateTime::parse_from_rfc3339(&synced.synced_at)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .ok()
+                .or_else(|| event.occurred_at())
+                .unwrap_or_else(chrono::Utc::now);
+            // An invoice of another organization, or unknown here, is left alone.
+            diesel::sql_query(
+                "UPDATE renos.invoices SET billy_id = $2, synced_at = $3, \
+                 status = CASE WHEN $4 AND status = 'issued' THEN 'paid' ELSE status END, \
+                 paid_at = CASE WHEN $4 AND status = 'issued' THEN $3 ELSE paid_at END \
+                 WHERE id = $1 AND org_id::text = $5",
+            )
+            .bind::<diesel::sql_types::Uuid, _>(id)
+            .bind::<diesel::sql_types::Text, _>(&synced.billy_invoice_id)
+            .bind::<diesel::sql_types::Timestamptz, _>(at)
+            .bind::<diesel::sql_types::Bool, _>(synced.paid)
+            .bind::<diesel::sql_types::Text, _>(&synced.org_id)
+            .execute(conn)
+            .await?;
+            Ok(())
+        })
+    }
+}

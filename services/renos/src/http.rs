@@ -1,7 +1,9 @@
 //! The HTTP API of the renos service.
 
+mod analytics;
 mod operations;
 mod sales;
+mod work;
 
 use actix_web::web;
 use diesel_async::AsyncPgConnection;
@@ -60,7 +62,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/invoices/{id}/{action}",
             web::post().to(operations::invoice_action),
-        );
+        )
+        .route("/v1/leads/{id}", web::patch().to(sales::set_lead_status))
+        .route("/v1/plans/{id}/tasks", web::post().to(work::add_plan_task))
+        .route(
+            "/v1/bookings/{id}/tasks",
+            web::post().to(work::add_booking_task),
+        )
+        .route(
+            "/v1/bookings/{id}/tasks",
+            web::get().to(work::booking_tasks),
+        )
+        .route("/v1/breaks", web::post().to(work::add_break))
+        .route("/v1/breaks", web::get().to(work::breaks))
+        .route("/v1/escalations", web::post().to(work::escalate))
+        .route("/v1/escalations", web::get().to(work::escalations))
+        .route(
+            "/v1/escalations/{id}",
+            web::patch().to(work::update_escalation),
+        )
+        .route(
+            "/v1/competitor-prices",
+            web::post().to(analytics::record_competitor_price),
+        )
+        .route("/v1/analytics/pricing", web::get().to(analytics::pricing))
+        .route("/v1/analytics", web::get().to(analytics::overview));
 }
 
 #[derive(OpenApi)]
@@ -74,6 +100,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         operations::create_plan, operations::plan_bookings, operations::create_booking,
         operations::booking, operations::move_booking, operations::record_execution,
         operations::draft_invoice, operations::invoice, operations::invoice_action,
+        sales::set_lead_status,
+        work::add_plan_task, work::add_booking_task, work::booking_tasks, work::add_break,
+        work::breaks, work::escalate, work::escalations, work::update_escalation,
+        analytics::record_competitor_price, analytics::pricing, analytics::overview,
     ),
     components(schemas(
         sales::CustomerBody, sales::CustomerView, sales::LeadBody, sales::LeadView,
@@ -85,11 +115,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         operations::PlanBody, operations::PlanView, operations::BookingBody,
         operations::BookingView, operations::MoveBody, operations::ExecutionBody,
         operations::InvoiceBody, operations::InvoiceView, operations::LineView,
+        sales::LeadStatusBody,
+        work::TaskBody, work::TaskView, work::BreakBody, work::BreakView, work::EscalationBody,
+        work::EscalationChanges, work::EscalationView,
+        analytics::CompetitorPriceBody, analytics::Created, analytics::PricePositionView,
+        analytics::AnalyticsView, analytics::RevenueView,
     )),
     modifiers(&UserAuth),
     tags(
         (name = "sales", description = "Leads, customers, services, price calculations and quotes"),
-        (name = "operations", description = "Plans, bookings, executions and invoices"),
+        (name = "operations", description = "Plans, bookings, checklists, executions, breaks, escalations and invoices"),
+        (name = "analytics", description = "Revenue, utilisation, conversion and competitors' prices"),
     )
 )]
 struct Api;

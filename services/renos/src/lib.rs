@@ -42,6 +42,7 @@ impl ServiceApp for Renos {
         vec![
             tekup_events::projection::organizations(),
             tekup_events::projection::access_grants(),
+            events::invoice_sync(),
         ]
     }
 }

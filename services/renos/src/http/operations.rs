@@ -19,14 +19,21 @@ use crate::store::invoices::{self, Invoice, Line};
 use crate::store::plans::{self, Booking, NewBooking, NewPlan};
 use crate::store::sales;
 
-/// Overlapping bookings of one cleaner break `bookings_cleaner_overlap`: a 409 saying so.
-fn booking_problem(err: diesel::result::Error) -> Problem {
-    if let diesel::result::Error::DatabaseError(_, info) = &err
-        && info.constraint_name() == Some("bookings_cleaner_overlap")
-    {
-        return Problem::conflict(
-            "The cleaner is already booked at that time (bookings may not overlap).",
-        );
+/// A cleaner in two places, or booked during a break: a 409 saying which.
+pub fn booking_problem(err: diesel::result::Error) -> Problem {
+    if let diesel::result::Error::DatabaseError(_, info) = &err {
+        let detail = match info.constraint_name() {
+            Some("bookings_cleaner_overlap") => {
+                Some("The cleaner is already booked at that time (bookings may not overlap).")
+            }
+            Some("bookings_cleaner_break") => Some("The cleaner is on a break at that time."),
+            Some("breaks_cleaner_booked") => Some("The cleaner has a booking during that break."),
+            Some("breaks_overlap") => Some("The cleaner already has a break at that time."),
+            _ => None,
+        };
+        if let Some(detail) = detail {
+            return Problem::conflict(detail);
+        }
     }
     err.into()
 }
@@ -255,7 +262,7 @@ pub async fn create_booking(
     Ok(HttpResponse::Created().json(BookingView::from(booking)))
 }
 
-async fn booking_access(
+pub async fn booking_access(
     conn: &mut diesel_async::AsyncPgConnection,
     principal: &Principal,
     id: Uuid,
@@ -355,6 +362,9 @@ pub struct ExecutionBody {
     finished_at: DateTime<Utc>,
     #[serde(default)]
     notes: String,
+    /// Checklist items done (the booking's or its plan's).
+    #[serde(default)]
+    completed_tasks: Vec<Uuid>,
 }
 
 /// Record the work done on a booking (who, when, how long, notes); it completes the booking.
@@ -389,7 +399,19 @@ pub async fn record_execution(
         if booking.status == "cancelled" {
             return Err(Problem::conflict("The booking was cancelled."));
         }
-        let (_, booking) = plans::record_execution(
+        let checklist =
+            crate::store::work::booking_tasks(conn, booking.id, booking.plan_id).await?;
+        if let Some(unknown) = body
+            .completed_tasks
+            .iter()
+            .find(|t| !checklist.iter().any(|c| c.id == **t))
+        {
+            return Err(invalid(
+                "completed_tasks",
+                format!("{unknown} is not on the booking's checklist"),
+            ));
+        }
+        let (execution, booking) = plans::record_execution(
             conn,
             &booking,
             body.cleaner_id,
@@ -398,6 +420,7 @@ pub async fn record_execution(
             &body.notes,
         )
         .await?;
+        crate::store::work::record_ticks(conn, execution, &body.completed_tasks).await?;
         Ok::<_, Problem>(booking)
     })?;
     Ok(HttpResponse::Created().json(BookingView::from(booking)))
@@ -449,6 +472,9 @@ pub struct InvoiceView {
     issued_at: Option<DateTime<Utc>>,
     due_date: Option<NaiveDate>,
     paid_at: Option<DateTime<Utc>>,
+    /// Billy.dk's id, once billy synced the invoice.
+    billy_id: Option<String>,
+    synced_at: Option<DateTime<Utc>>,
     lines: Vec<LineView>,
 }
 
@@ -465,6 +491,8 @@ fn invoice_view(i: Invoice, lines: Vec<Line>) -> InvoiceView {
         issued_at: i.issued_at,
         due_date: i.due_date,
         paid_at: i.paid_at,
+        billy_id: i.billy_id,
+        synced_at: i.synced_at,
         lines: lines.into_iter().map(LineView::from).collect(),
     }
 }

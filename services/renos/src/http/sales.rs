@@ -918,3 +918,48 @@ pub async fn decide_quote(
     })?;
     Ok(HttpResponse::Ok().json(QuoteView::from(quote)))
 }
+
+const LEAD_STATUSES: &[&str] = &["new", "contacted", "qualified", "quoted", "won", "lost"];
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadStatusBody {
+    /// new, contacted, qualified, quoted, won or lost; won and lost are final.
+    status: String,
+}
+
+/// Move a lead along its pipeline (write access). Won and lost leads stay as they are (409).
+#[utoipa::path(patch, path = "/v1/leads/{id}", tag = "sales", security(("user" = [])),
+    request_body = LeadStatusBody,
+    responses((status = 200, body = LeadView),
+              (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn set_lead_status(
+    principal: Principal,
+    pool: web::Data<Pool>,
+    path: web::Path<Uuid>,
+    body: web::Json<LeadStatusBody>,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    if !LEAD_STATUSES.contains(&body.status.as_str()) {
+        return Err(invalid(
+            "status",
+            format!("must be one of {}", LEAD_STATUSES.join(", ")),
+        ));
+    }
+    let lead = in_context!(&pool, principal.context(), |conn| {
+        let lead = customers::find_lead(conn, id)
+            .await
+            .map_err(not_found("such lead"))?;
+        require(conn, &principal, lead.cvr.as_deref(), AccessLevel::Write).await?;
+        if matches!(lead.status.as_str(), "won" | "lost") && lead.status != body.status {
+            return Err(Problem::conflict(format!(
+                "The lead is {}; that is final.",
+                lead.status
+            )));
+        }
+        Ok::<_, Problem>(customers::set_lead(conn, id, &body.status, None).await?)
+    })?;
+    Ok(HttpResponse::Ok().json(LeadView::from(lead)))
+}

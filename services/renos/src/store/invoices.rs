@@ -40,10 +40,14 @@ pub struct Invoice {
     pub due_date: Option<NaiveDate>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     pub paid_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub billy_id: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub synced_at: Option<DateTime<Utc>>,
 }
 
 const INVOICE: &str = "id, org_id, cvr, customer_id, number, status, net_ore, vat_ore, total_ore, \
-     labour_ore, issued_at, due_date, paid_at";
+     labour_ore, issued_at, due_date, paid_at, billy_id, synced_at";
 
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Line {
