@@ -176,6 +176,12 @@ impl From<DbError> for Problem {
                     info.constraint_name().unwrap_or("value"),
                     "violates a constraint",
                 )]),
+                // Text and jsonb cannot hold NUL (U+0000): input, not a server fault. (Matched
+                // on PostgreSQL's English message, which diesel gives without the SQLSTATE.)
+                _ if is_nul_in_text(info.message()) => Problem::validation(vec![FieldError::new(
+                    "body",
+                    "must not contain NUL characters (\\u0000)",
+                )]),
                 _ => Problem::internal(&info.message()),
             },
             other => Problem::internal(&other),
@@ -187,6 +193,11 @@ impl From<diesel::result::Error> for Problem {
     fn from(err: diesel::result::Error) -> Self {
         DbError::from(err).into()
     }
+}
+
+fn is_nul_in_text(message: &str) -> bool {
+    message.contains("unsupported Unicode escape sequence")
+        || (message.contains("invalid byte sequence for encoding") && message.contains("0x00"))
 }
 
 fn conflict_detail(constraint: Option<&str>) -> String {

@@ -625,6 +625,26 @@ async fn bad_input_is_refused_and_changes_nothing() {
             StatusCode::OK
         );
     }
+    // NUL cannot be stored in text or jsonb: a 422 naming it, not a server error.
+    for (path, body) in [
+        ("/v1/customers", json!({"name": "Nul\u{0}Kunde"})),
+        (
+            "/v1/price-calculations",
+            json!({"service": "home", "customer_id": customer_id,
+            "minutes": 60, "data_sources": [{"note": "a\u{0}b"}]}),
+        ),
+    ] {
+        let (status, problem) = world.renos(Method::POST, path, &admin, body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {problem}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains("NUL"),
+            "{problem}"
+        );
+    }
     assert_eq!(
         world
             .admin_count("SELECT count(*) AS n FROM renos.price_calculations")
