@@ -3,7 +3,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 PLATFORM := scripts/platform.sh
 
-.PHONY: help run down clean status test bench-events bench-vault lint validate-deploy fmt install
+.PHONY: help run down clean status test fuzz bench-events bench-vault lint validate-deploy fmt install
 
 help: ## list the verbs
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ status: ## readiness of each service of `make run`
 
 test: ## run every test against its own PostgreSQL and broker, then tear them down
 	@bash $(PLATFORM) test $(ARGS)
+
+fuzz: ## schemathesis against every service's OpenAPI document, as users of two orgs (thorough)
+	@bash $(PLATFORM) fuzz
 
 bench-events: ## event backbone vs the raw broker: throughput and latency, side by side
 	@bash $(PLATFORM) bench-events

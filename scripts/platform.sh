@@ -9,6 +9,7 @@
 #   platform.sh status             what is running
 #   platform.sh test [ARGS...]     isolated infrastructure, the test suite, teardown
 #   platform.sh bench-events       isolated infrastructure, the event backbone benchmark
+#   platform.sh fuzz               isolated infrastructure, schemathesis against every service (thorough)
 #   platform.sh bench-vault [N]    isolated infrastructure, vector search over N vectors (100000)
 #   platform.sh validate-deploy    validate docker-compose.yml, the Dockerfile and deploy/k8s
 #
@@ -109,6 +110,23 @@ install_deploy_tools() {
   # shellcheck disable=SC2086
   "$DEPLOY_VENV/bin/pip" install --quiet --disable-pip-version-check $DEPLOY_TOOLS
   echo "$DEPLOY_TOOLS" >"$marker"
+}
+
+# schemathesis, for fuzzing every service from its OpenAPI document, in a venv of the cache.
+readonly FUZZ_TOOLS="schemathesis==4.32.5"
+readonly FUZZ_VENV=$HOME_DIR/fuzz-tools
+
+install_fuzz_tools() {
+  local marker=$FUZZ_VENV/.installed
+  if [[ -f $marker && $(cat "$marker") == "$FUZZ_TOOLS" ]]; then
+    return
+  fi
+  log "installing the API fuzzer ($FUZZ_TOOLS) into $FUZZ_VENV"
+  rm -rf "$FUZZ_VENV"
+  python3 -m venv "$FUZZ_VENV"
+  # shellcheck disable=SC2086
+  "$FUZZ_VENV/bin/pip" install --quiet --disable-pip-version-check $FUZZ_TOOLS
+  echo "$FUZZ_TOOLS" >"$marker"
 }
 
 validate_deploy() {
@@ -365,6 +383,8 @@ with_isolated_infra() {
   export TEKUP_TEST_KAFKA_BROKERS=127.0.0.1:$kafka_port
   export TEKUP_TEST_PG_BIN=$PG_BIN
   export TEKUP_TEST_MODEL_DIR=$MODEL_DIR
+  install_fuzz_tools
+  export TEKUP_TEST_SCHEMATHESIS=$FUZZ_VENV/bin/schemathesis
   cd "$REPO"
   "$@"
 }
@@ -386,6 +406,7 @@ case ${1:-} in
   test) shift; with_isolated_infra run_tests "$@" ;;
   validate-deploy) validate_deploy ;;
   bench-events) shift; with_isolated_infra cargo run --release --quiet -p tekup-bench --bin bench-events "$@" ;;
+  fuzz) shift; TEKUP_FUZZ_EXAMPLES=${TEKUP_FUZZ_EXAMPLES:-50} with_isolated_infra run_tests -E 'binary(api_fuzz)' --no-capture "$@" ;;
   bench-vault) shift; with_isolated_infra cargo run --release --quiet -p tekup-bench --bin bench-vault "$@" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
 esac
