@@ -202,7 +202,7 @@ impl Consumer {
         consumer.subscribe(&subscribed)?;
         tracing::info!(group = self.group_id(), topics = ?subscribed, "consumer started");
 
-        let consumer = Arc::new(consumer);
+        let consumer = Closing(Some(Arc::new(consumer)));
         let mut stats = Stats::default();
         let mut last_lag = Instant::now();
         loop {
@@ -234,7 +234,7 @@ impl Consumer {
             }
             consumer.store_offset_from_message(&message)?;
             if last_lag.elapsed() > Duration::from_secs(5) {
-                record_lag(Arc::clone(&consumer), self.group_id());
+                record_lag(Arc::clone(consumer.arc()), self.group_id());
                 last_lag = Instant::now();
             }
         }
@@ -431,6 +431,42 @@ fn decode(message: &BorrowedMessage<'_>, config: &EventsConfig) -> Result<Event,
         partition: message.partition(),
         offset: message.offset(),
     })
+}
+
+/// Owns the consumer while it runs. Closing a consumer can block: librdkafka's close serves the
+/// group's pending rebalance, and a consumer dropped in the middle of one was seen waiting
+/// forever. So it is closed on a thread of its own, and neither a graceful stop nor a runtime
+/// shutting down (a test's end) hangs on it; the process exits regardless of that thread.
+struct Closing(Option<Arc<StreamConsumer>>);
+
+impl Closing {
+    fn arc(&self) -> &Arc<StreamConsumer> {
+        // Only `drop` takes it out.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the consumer is gone only after drop"))
+    }
+}
+
+impl std::ops::Deref for Closing {
+    type Target = StreamConsumer;
+
+    fn deref(&self) -> &StreamConsumer {
+        self.arc()
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            let closing = std::thread::Builder::new()
+                .name("kafka-close".into())
+                .spawn(move || drop(consumer));
+            if let Err(err) = closing {
+                tracing::warn!(error = %err, "cannot close the consumer on its own thread");
+            }
+        }
+    }
 }
 
 /// Exposes `consumer_lag` (messages behind the high watermark) per assigned partition.

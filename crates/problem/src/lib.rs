@@ -4,4 +4,4 @@
 mod problem;
 pub mod request_id;
 
-pub use problem::{CONTENT_TYPE, FieldError, Problem};
+pub use problem::{CONTENT_TYPE, FieldError, Problem, not_found};

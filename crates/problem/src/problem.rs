@@ -189,6 +189,15 @@ impl From<DbError> for Problem {
     }
 }
 
+/// For `map_err` on a query that fetches one row: a missing row is a 404 naming `what` ("such
+/// document" → "No such document."), anything else as any database error.
+pub fn not_found(what: &'static str) -> impl Fn(diesel::result::Error) -> Problem {
+    move |err| match err {
+        diesel::result::Error::NotFound => Problem::not_found(format!("No {what}.")),
+        err => err.into(),
+    }
+}
+
 impl From<diesel::result::Error> for Problem {
     fn from(err: diesel::result::Error) -> Self {
         DbError::from(err).into()

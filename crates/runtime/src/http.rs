@@ -4,6 +4,28 @@ mod context;
 pub mod endpoints;
 pub use tekup_problem::request_id;
 
+/// Declares the `user` security scheme (a bearer JWT from shared) that the services' operations
+/// name in `security(("user" = []))`: `#[openapi(modifiers(&UserAuth))]`.
+pub struct UserAuth;
+
+impl utoipa::Modify for UserAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "user",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+    }
+}
+
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;

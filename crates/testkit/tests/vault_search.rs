@@ -860,6 +860,8 @@ async fn an_openai_compatible_embedder_indexes_into_a_space_of_its_own() {
             ("APP__EMBEDDER__DIMENSIONS", "1536"),
             ("APP__EMBEDDER__API_KEY", "sk-wrong"),
             ("APP__INDEXER__ENABLED", "false"),
+            // Only its HTTP is used: no second member in the consumer groups.
+            ("EVENTS__CONSUMERS_ENABLED", "false"),
         ],
     )
     .await
@@ -907,6 +909,8 @@ async fn a_model_change_re_embeds_every_document_in_the_new_space() {
             ("APP__EMBEDDER__BASE_URL", &fake.base_url),
             ("APP__EMBEDDER__DIMENSIONS", "256"),
             ("APP__EMBEDDER__API_KEY", API_KEY),
+            // Only its indexer and HTTP are used: no second member in the consumer groups.
+            ("EVENTS__CONSUMERS_ENABLED", "false"),
         ],
     )
     .await

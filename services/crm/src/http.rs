@@ -10,6 +10,7 @@ mod steps;
 
 use actix_web::web;
 use tekup_runtime::Problem;
+use tekup_runtime::http::UserAuth;
 use tekup_runtime::problem::FieldError;
 pub use tekup_runtime::validate::{check, text};
 use tekup_types::Cvr;
@@ -117,26 +118,6 @@ struct Api;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
     Api::openapi()
-}
-
-struct UserAuth;
-
-impl utoipa::Modify for UserAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(
-                "user",
-                SecurityScheme::Http(
-                    HttpBuilder::new()
-                        .scheme(HttpAuthScheme::Bearer)
-                        .bearer_format("JWT")
-                        .build(),
-                ),
-            );
-    }
 }
 
 /// A CVR from the path, or a 422 naming it.

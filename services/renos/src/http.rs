@@ -9,6 +9,7 @@ use actix_web::web;
 use diesel_async::AsyncPgConnection;
 use tekup_auth::Principal;
 use tekup_runtime::Problem;
+use tekup_runtime::http::UserAuth;
 use tekup_runtime::problem::FieldError;
 use tekup_types::{AccessLevel, Cvr, Role};
 use utoipa::OpenApi;
@@ -134,33 +135,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     Api::openapi()
 }
 
-struct UserAuth;
-
-impl utoipa::Modify for UserAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(
-                "user",
-                SecurityScheme::Http(
-                    HttpBuilder::new()
-                        .scheme(HttpAuthScheme::Bearer)
-                        .bearer_format("JWT")
-                        .build(),
-                ),
-            );
-    }
-}
-
-/// A database error as the client should see it: a missing row is a 404 of `what`.
-pub fn not_found(what: &'static str) -> impl Fn(diesel::result::Error) -> Problem {
-    move |err| match err {
-        diesel::result::Error::NotFound => Problem::not_found(format!("No {what}.")),
-        err => err.into(),
-    }
-}
+pub use tekup_runtime::problem::not_found;
 
 /// 422 naming one field.
 pub fn invalid(field: &str, message: impl Into<String>) -> Problem {

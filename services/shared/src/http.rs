@@ -102,15 +102,7 @@ impl utoipa::Modify for SecuritySchemes {
             "operator",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
-        components.add_security_scheme(
-            "user",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
+        tekup_runtime::http::UserAuth.modify(openapi);
     }
 }
 

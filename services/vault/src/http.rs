@@ -6,6 +6,7 @@ mod search;
 
 use actix_web::web;
 use tekup_runtime::Problem;
+use tekup_runtime::http::UserAuth;
 use tekup_runtime::problem::FieldError;
 use tekup_types::Cvr;
 use utoipa::OpenApi;
@@ -76,36 +77,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     Api::openapi()
 }
 
-struct UserAuth;
-
-impl utoipa::Modify for UserAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(
-                "user",
-                SecurityScheme::Http(
-                    HttpBuilder::new()
-                        .scheme(HttpAuthScheme::Bearer)
-                        .bearer_format("JWT")
-                        .build(),
-                ),
-            );
-    }
-}
-
 /// A CVR from the request, or a 422 naming `field`.
 pub fn cvr(field: &str, text: &str) -> Result<Cvr, Problem> {
     Cvr::parse(text)
         .map_err(|err| Problem::validation(vec![FieldError::new(field, err.to_string())]))
 }
 
-/// A database error as the client should see it: a missing row is a 404 of `what`.
-pub fn not_found(what: &'static str) -> impl Fn(diesel::result::Error) -> Problem {
-    move |err| match err {
-        diesel::result::Error::NotFound => Problem::not_found(format!("No {what}.")),
-        err => err.into(),
-    }
-}
+pub use tekup_runtime::problem::not_found;
