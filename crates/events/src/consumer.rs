@@ -62,6 +62,18 @@ impl HandleError {
     pub fn permanent(err: impl std::fmt::Display) -> Self {
         Self::Permanent(err.to_string())
     }
+
+    /// A payload's id field as a UUID; a malformed one is permanent, naming the field.
+    pub fn uuid(field: &str, value: &str) -> Result<Uuid, Self> {
+        Uuid::parse_str(value).map_err(|err| Self::permanent(format!("{field} {value:?}: {err}")))
+    }
+
+    /// A payload's RFC 3339 time field; a malformed one is permanent, naming the field.
+    pub fn time(field: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, Self> {
+        chrono::DateTime::parse_from_rfc3339(value)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|err| Self::permanent(format!("{field} {value:?}: {err}")))
+    }
 }
 
 impl From<diesel::result::Error> for HandleError {

@@ -34,6 +34,16 @@ impl Event {
         self.envelope.r#type == M::full_name()
     }
 
+    /// The payload as `M` for a handler: `None` when the event is of another type, a permanent
+    /// error when it does not decode.
+    pub fn decoded<M: Message + Name + Default>(
+        &self,
+    ) -> Result<Option<M>, crate::consumer::HandleError> {
+        self.payload::<M>()
+            .transpose()
+            .map_err(crate::consumer::HandleError::permanent)
+    }
+
     /// Decodes the payload as `M`; `None` when the event is of another type.
     pub fn payload<M: Message + Name + Default>(&self) -> Option<Result<M, prost_error::Decode>> {
         self.is::<M>()

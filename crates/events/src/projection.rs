@@ -9,7 +9,6 @@ use futures_util::future::BoxFuture;
 use tekup_proto::shared::v1::{
     AccessGranted, AccessRevoked, OrganizationCreated, OrganizationRenamed,
 };
-use uuid::Uuid;
 
 use crate::consumer::{HandleError, Handler, Subscription};
 use crate::{Event, kafka};
@@ -46,8 +45,7 @@ impl Handler for Organizations {
             } else {
                 return Ok(());
             };
-            let id = Uuid::parse_str(&id)
-                .map_err(|err| HandleError::permanent(format!("org_id {id:?}: {err}")))?;
+            let id = HandleError::uuid("org_id", &id)?;
             let at = event
                 .occurred_at()
                 .ok_or_else(|| HandleError::permanent("event without occurred_at"))?;
@@ -91,10 +89,7 @@ impl Handler for AccessGrants {
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
-            let uuid = |field: &str, value: &str| {
-                Uuid::parse_str(value)
-                    .map_err(|err| HandleError::permanent(format!("{field} {value:?}: {err}")))
-            };
+            let uuid = HandleError::uuid;
             if let Some(granted) = event.payload::<AccessGranted>() {
                 let granted = granted.map_err(HandleError::permanent)?;
                 let at = event

@@ -1,8 +1,24 @@
 //! Field rules every service applies to its input, each naming the field it refuses, so that a
 //! request with several faults hears of all of them at once (collect, then [`check`]).
 
+use tekup_types::Cvr;
+
 use crate::Problem;
 use crate::problem::FieldError;
+
+/// A CVR number (8 digits, mod-11 check, `DK` prefix and spaces allowed), or a 422 naming
+/// `field`.
+pub fn cvr(field: &str, text: &str) -> Result<Cvr, Problem> {
+    Cvr::parse(text)
+        .map_err(|err| Problem::validation(vec![FieldError::new(field, err.to_string())]))
+}
+
+/// A CVR number among other fields: `None`, with the fault collected, when it is invalid.
+pub fn cvr_in(field: &str, text: &str, errors: &mut Vec<FieldError>) -> Option<Cvr> {
+    Cvr::parse(text)
+        .map_err(|err| errors.push(FieldError::new(field, err.to_string())))
+        .ok()
+}
 
 /// Fails with 422 naming every invalid field, when there is one.
 pub fn check(errors: Vec<FieldError>) -> Result<(), Problem> {

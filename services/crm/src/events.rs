@@ -53,12 +53,10 @@ impl Handler for Companies {
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
-            let Some(registered) = event.payload::<CompanyRegistered>() else {
+            let Some(registered) = event.decoded::<CompanyRegistered>()? else {
                 return Ok(());
             };
-            let registered = registered.map_err(HandleError::permanent)?;
-            let org_id = Uuid::parse_str(&registered.org_id)
-                .map_err(|err| HandleError::permanent(format!("org_id: {err}")))?;
+            let org_id = HandleError::uuid("org_id", &registered.org_id)?;
             diesel::sql_query(
                 "INSERT INTO companies (id, org_id, cvr, name) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (org_id, cvr) DO NOTHING",
@@ -86,12 +84,6 @@ pub fn similar_items() -> Subscription {
 
 struct SimilarItems;
 
-fn rfc3339(field: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, HandleError> {
-    chrono::DateTime::parse_from_rfc3339(value)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|err| HandleError::permanent(format!("{field}: {err}")))
-}
-
 impl Handler for SimilarItems {
     fn handle<'a>(
         &'a self,
@@ -99,15 +91,12 @@ impl Handler for SimilarItems {
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
-            let Some(found) = event.payload::<SimilarItemsFound>() else {
+            let Some(found) = event.decoded::<SimilarItemsFound>()? else {
                 return Ok(());
             };
-            let found = found.map_err(HandleError::permanent)?;
-            let org_id = Uuid::parse_str(&found.org_id)
-                .map_err(|err| HandleError::permanent(format!("org_id: {err}")))?;
-            let document_id = Uuid::parse_str(&found.document_id)
-                .map_err(|err| HandleError::permanent(format!("document_id: {err}")))?;
-            let occurred_at = rfc3339("occurred_at", &found.occurred_at)?;
+            let org_id = HandleError::uuid("org_id", &found.org_id)?;
+            let document_id = HandleError::uuid("document_id", &found.document_id)?;
+            let occurred_at = HandleError::time("occurred_at", &found.occurred_at)?;
             // The latest announcement about a document replaces the earlier one.
             diesel::sql_query("DELETE FROM similar_items WHERE org_id = $1 AND document_id = $2")
                 .bind::<diesel::sql_types::Uuid, _>(org_id)
@@ -115,8 +104,7 @@ impl Handler for SimilarItems {
                 .execute(conn)
                 .await?;
             for item in &found.similar {
-                let similar_id = Uuid::parse_str(&item.document_id)
-                    .map_err(|err| HandleError::permanent(format!("similar.document_id: {err}")))?;
+                let similar_id = HandleError::uuid("similar.document_id", &item.document_id)?;
                 diesel::sql_query(
                     "INSERT INTO similar_items (org_id, cvr, document_id, kind, name, occurred_at, \
                      similar_document_id, similar_kind, similar_name, similar_occurred_at, score) \
@@ -131,7 +119,7 @@ impl Handler for SimilarItems {
                 .bind::<diesel::sql_types::Uuid, _>(similar_id)
                 .bind::<diesel::sql_types::Text, _>(&item.kind)
                 .bind::<diesel::sql_types::Text, _>(&item.name)
-                .bind::<diesel::sql_types::Timestamptz, _>(rfc3339(
+                .bind::<diesel::sql_types::Timestamptz, _>(HandleError::time(
                     "similar.occurred_at",
                     &item.occurred_at,
                 )?)

@@ -11,8 +11,7 @@ mod steps;
 use actix_web::web;
 use tekup_runtime::Problem;
 use tekup_runtime::http::UserAuth;
-use tekup_runtime::problem::FieldError;
-pub use tekup_runtime::validate::{check, text};
+pub use tekup_runtime::validate::{check, cvr, text};
 use tekup_types::Cvr;
 use utoipa::OpenApi;
 
@@ -118,12 +117,6 @@ struct Api;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
     Api::openapi()
-}
-
-/// A CVR from the path, or a 422 naming it.
-pub fn cvr(text: &str) -> Result<Cvr, Problem> {
-    Cvr::parse(text)
-        .map_err(|err| Problem::validation(vec![FieldError::new("cvr", err.to_string())]))
 }
 
 /// A field that is present (even as `null`) is `Some`; an absent one stays `None`.

@@ -56,12 +56,10 @@ impl tekup_events::Handler for InvoiceSync {
         use diesel_async::RunQueryDsl;
         use tekup_events::HandleError;
         Box::pin(async move {
-            let Some(synced) = event.payload::<tekup_proto::billy::v1::InvoiceSynced>() else {
+            let Some(synced) = event.decoded::<tekup_proto::billy::v1::InvoiceSynced>()? else {
                 return Ok(());
             };
-            let synced = synced.map_err(HandleError::permanent)?;
-            let id = Uuid::parse_str(&synced.invoice_id)
-                .map_err(|err| HandleError::permanent(format!("invoice_id: {err}")))?;
+            let id = HandleError::uuid("invoice_id", &synced.invoice_id)?;
             let at = chrono::DateTime::parse_from_rfc3339(&synced.synced_at)
                 .map(|t| t.with_timezone(&chrono::Utc))
                 .ok()

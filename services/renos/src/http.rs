@@ -11,7 +11,7 @@ use tekup_auth::Principal;
 use tekup_runtime::Problem;
 use tekup_runtime::http::UserAuth;
 use tekup_runtime::problem::FieldError;
-use tekup_types::{AccessLevel, Cvr, Role};
+use tekup_types::{AccessLevel, Role};
 use utoipa::OpenApi;
 
 use crate::store::customers::{self, Customer};
@@ -153,7 +153,7 @@ pub async fn require(
 ) -> Result<(), Problem> {
     match cvr {
         Some(cvr) => {
-            let cvr = Cvr::parse(cvr).map_err(|err| invalid("cvr", err.to_string()))?;
+            let cvr = tekup_runtime::validate::cvr("cvr", cvr)?;
             tekup_auth::require_access(conn, principal, &cvr, level).await?;
             Ok(())
         }

@@ -185,25 +185,12 @@ impl Handler for Items {
     }
 }
 
-fn uuid(field: &str, value: &str) -> Result<Uuid, HandleError> {
-    Uuid::parse_str(value).map_err(|err| HandleError::permanent(format!("{field}: {err}")))
-}
-
 fn time(value: &str, fallback: Option<DateTime<Utc>>) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))
         .ok()
         .or(fallback)
         .unwrap_or_else(Utc::now)
-}
-
-fn decode<M: tekup_proto::Message + tekup_proto::Name + Default>(
-    event: &Event,
-) -> Result<Option<M>, HandleError> {
-    event
-        .payload::<M>()
-        .transpose()
-        .map_err(HandleError::permanent)
 }
 
 fn transcript(messages: &[Message]) -> String {
@@ -222,10 +209,10 @@ fn optional(email: &str) -> Option<String> {
 /// The item an event carries, when it carries one vault indexes.
 fn item(event: &Event) -> Result<Option<Item>, HandleError> {
     let at = event.occurred_at();
-    if let Some(c) = decode::<ConversationRecorded>(event)? {
+    if let Some(c) = event.decoded::<ConversationRecorded>()? {
         let last = c.messages.last().map(|m| time(&m.sent_at, at));
         return Ok(Some(Item {
-            org_id: uuid("org_id", &c.org_id)?,
+            org_id: HandleError::uuid("org_id", &c.org_id)?,
             cvr: c.cvr.clone(),
             kind: "conversation",
             source: "renos",
@@ -241,10 +228,10 @@ fn item(event: &Event) -> Result<Option<Item>, HandleError> {
             occurred_at: last.unwrap_or_else(|| time("", at)),
         }));
     }
-    if let Some(t) = decode::<EmailThreadUpdated>(event)? {
+    if let Some(t) = event.decoded::<EmailThreadUpdated>()? {
         let last = t.messages.last().map(|m| time(&m.sent_at, at));
         return Ok(Some(Item {
-            org_id: uuid("org_id", &t.org_id)?,
+            org_id: HandleError::uuid("org_id", &t.org_id)?,
             cvr: t.cvr.clone(),
             kind: "email_thread",
             source: "renos",
@@ -256,9 +243,9 @@ fn item(event: &Event) -> Result<Option<Item>, HandleError> {
             occurred_at: last.unwrap_or_else(|| time("", at)),
         }));
     }
-    if let Some(a) = decode::<ActivityRecorded>(event)? {
+    if let Some(a) = event.decoded::<ActivityRecorded>()? {
         return Ok(Some(Item {
-            org_id: uuid("org_id", &a.org_id)?,
+            org_id: HandleError::uuid("org_id", &a.org_id)?,
             cvr: a.cvr.clone(),
             kind: "activity",
             source: "crm",
@@ -270,14 +257,14 @@ fn item(event: &Event) -> Result<Option<Item>, HandleError> {
             occurred_at: time(&a.occurred_at, at),
         }));
     }
-    if let Some(e) = decode::<EmailLogged>(event)? {
+    if let Some(e) = event.decoded::<EmailLogged>()? {
         let contact = if e.direction == "inbound" {
             optional(&e.from_address)
         } else {
             e.to_addresses.first().and_then(|a| optional(a))
         };
         return Ok(Some(Item {
-            org_id: uuid("org_id", &e.org_id)?,
+            org_id: HandleError::uuid("org_id", &e.org_id)?,
             cvr: e.cvr.clone(),
             kind: "email",
             source: "crm",
@@ -301,12 +288,12 @@ fn item(event: &Event) -> Result<Option<Item>, HandleError> {
 type Deleted = (Uuid, &'static str, &'static str, String);
 
 fn deletion(event: &Event) -> Result<Option<Deleted>, HandleError> {
-    if let Some(d) = decode::<ConversationDeleted>(event)? {
-        let org = uuid("org_id", &d.org_id)?;
+    if let Some(d) = event.decoded::<ConversationDeleted>()? {
+        let org = HandleError::uuid("org_id", &d.org_id)?;
         return Ok(Some((org, "renos", "conversation", d.conversation_id)));
     }
-    if let Some(d) = decode::<EmailThreadDeleted>(event)? {
-        let org = uuid("org_id", &d.org_id)?;
+    if let Some(d) = event.decoded::<EmailThreadDeleted>()? {
+        let org = HandleError::uuid("org_id", &d.org_id)?;
         return Ok(Some((org, "renos", "email_thread", d.thread_id)));
     }
     Ok(None)
@@ -321,10 +308,10 @@ impl Handler for Erasure {
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
-            let Some(request) = decode::<ErasureRequested>(event)? else {
+            let Some(request) = event.decoded::<ErasureRequested>()? else {
                 return Ok(());
             };
-            let org_id = uuid("org_id", &request.org_id)?;
+            let org_id = HandleError::uuid("org_id", &request.org_id)?;
             let cvr = Some(request.cvr.trim()).filter(|c| !c.is_empty());
             let email = Some(request.email.trim()).filter(|e| !e.is_empty());
             if cvr.is_none() && email.is_none() {

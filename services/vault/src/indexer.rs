@@ -74,6 +74,12 @@ struct Pending {
 }
 
 #[derive(QueryableByName)]
+struct ChunkCount {
+    #[diesel(sql_type = Integer)]
+    chunks: i32,
+}
+
+#[derive(QueryableByName)]
 struct ChunkedVersion {
     #[diesel(sql_type = diesel::sql_types::Nullable<Integer>)]
     version: Option<i32>,
@@ -200,16 +206,16 @@ impl Indexer {
                 .await?;
             }
         }
-        let chunks: ChunkedVersion = diesel::sql_query(
+        let chunks: ChunkCount = diesel::sql_query(
             "UPDATE vault.documents SET indexed_version = version, indexed_space = $2, \
              indexed_at = now() WHERE id = $1 \
-             RETURNING (SELECT count(*)::int FROM vault.chunks WHERE document_id = $1) AS version",
+             RETURNING (SELECT count(*)::int FROM vault.chunks WHERE document_id = $1) AS chunks",
         )
         .bind::<SqlUuid, _>(id)
         .bind::<SmallInt, _>(self.space.id)
         .get_result(conn)
         .await?;
-        crate::events::publish_indexed(conn, &document, chunks.version.unwrap_or(0)).await?;
+        crate::events::publish_indexed(conn, &document, chunks.chunks).await?;
         self.announce_similar(conn, &document).await?;
         Ok(())
     }
@@ -220,20 +226,7 @@ impl Indexer {
         conn: &mut AsyncPgConnection,
         document: &documents::Document,
     ) -> Result<(), IndexError> {
-        #[derive(QueryableByName)]
-        struct Centroid {
-            #[diesel(sql_type = diesel::sql_types::Nullable<pgvector::sql_types::Vector>)]
-            centroid: Option<Vector>,
-        }
-        let centroid: Centroid = diesel::sql_query(
-            "SELECT avg(embedding) AS centroid FROM vault.embeddings \
-             WHERE document_id = $1 AND space_id = $2",
-        )
-        .bind::<SqlUuid, _>(document.id)
-        .bind::<SmallInt, _>(self.space.id)
-        .get_result(conn)
-        .await?;
-        let Some(centroid) = centroid.centroid else {
+        let Some(centroid) = search::centroid(conn, self.space, document.id).await? else {
             return Ok(());
         };
         let scope = Scope {

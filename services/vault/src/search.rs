@@ -233,6 +233,30 @@ pub async fn semantic(
     Ok((hits, Strategy::Index))
 }
 
+#[derive(QueryableByName)]
+struct Centroid {
+    #[diesel(sql_type = Nullable<pgvector::sql_types::Vector>)]
+    centroid: Option<Vector>,
+}
+
+/// The mean of a document's vectors in `space` (what "like this document" searches for);
+/// `None` while it has none there.
+pub async fn centroid(
+    conn: &mut AsyncPgConnection,
+    space: SpaceId,
+    document_id: Uuid,
+) -> Result<Option<Vec<f32>>, diesel::result::Error> {
+    let row: Centroid = diesel::sql_query(
+        "SELECT avg(embedding) AS centroid FROM vault.embeddings \
+         WHERE document_id = $1 AND space_id = $2",
+    )
+    .bind::<SqlUuid, _>(document_id)
+    .bind::<diesel::sql_types::SmallInt, _>(space.id)
+    .get_result(conn)
+    .await?;
+    Ok(row.centroid.map(|v| v.to_vec()))
+}
+
 /// The tsquery of a user's words: any of them, as Danish or as English stems; ranking puts
 /// chunks with more of them first. A word that is a stop word in either language is left out
 /// (the Danish configuration would otherwise match English "the" and "our" as words).

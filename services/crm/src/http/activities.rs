@@ -84,7 +84,7 @@ pub async fn record(
     path: web::Path<String>,
     body: web::Json<ActivityBody>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let body = body.into_inner();
     let mut errors = Vec::new();
     one_of("kind", &body.kind, &KINDS, &mut errors);
@@ -134,7 +134,7 @@ pub async fn list(
     path: web::Path<String>,
     query: web::Query<ActivityQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let limit = PageQuery {
         limit: query.limit,
         after: None,
@@ -228,7 +228,7 @@ pub async fn add_task(
     path: web::Path<String>,
     body: web::Json<TaskBody>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let body = body.into_inner();
     let mut errors = Vec::new();
     let title = text("title", &body.title, 200, &mut errors);
@@ -267,7 +267,7 @@ pub async fn tasks(
     path: web::Path<String>,
     query: web::Query<TaskQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let limit = PageQuery {
         limit: query.limit,
         after: None,
@@ -310,7 +310,7 @@ pub async fn set_task_status(
     body: web::Json<TaskStatus>,
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
-    let cvr = cvr(&cvr_text)?;
+    let cvr = cvr("cvr", &cvr_text)?;
     let mut errors = Vec::new();
     one_of("status", &body.status, &STATUSES, &mut errors);
     check(errors)?;

@@ -94,7 +94,7 @@ pub async fn get(
     pool: web::Data<Pool>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let company = in_context!(&pool, principal.context(), |conn| {
         require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
         companies::find(conn, principal.org_id, cvr.as_str())
@@ -118,7 +118,7 @@ pub async fn put(
     path: web::Path<String>,
     body: web::Json<CompanyBody>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let body = body.into_inner();
     let mut errors = Vec::new();
     let name = text("name", &body.name, 200, &mut errors);
@@ -165,7 +165,7 @@ pub async fn delete(
     pool: web::Data<Pool>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     in_context!(&pool, principal.context(), |conn| {
         require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
         companies::delete(conn, principal.org_id, cvr.as_str())

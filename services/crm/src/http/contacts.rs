@@ -141,7 +141,7 @@ pub async fn list(
     path: web::Path<String>,
     query: web::Query<ContactQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let page = tekup_runtime::pagination::PageQuery {
         limit: query.limit,
         after: query.after.clone(),
@@ -189,7 +189,7 @@ pub async fn create(
     path: web::Path<String>,
     body: web::Json<ContactBody>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let fields = fields_of_body(body.into_inner())?;
     let contact = in_context!(&pool, principal.context(), |conn| {
         company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
@@ -212,7 +212,7 @@ pub async fn update(
     body: web::Json<ContactChanges>,
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
-    let cvr = cvr(&cvr_text)?;
+    let cvr = cvr("cvr", &cvr_text)?;
     let fields = fields_of_changes(body.into_inner())?;
     let contact = in_context!(&pool, principal.context(), |conn| {
         require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
@@ -232,7 +232,7 @@ pub async fn delete(
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
-    let cvr = cvr(&cvr_text)?;
+    let cvr = cvr("cvr", &cvr_text)?;
     in_context!(&pool, principal.context(), |conn| {
         require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
         Ok::<_, Problem>(contacts::delete(conn, principal.org_id, cvr.as_str(), id).await?)

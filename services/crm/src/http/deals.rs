@@ -163,7 +163,7 @@ pub async fn create(
     path: web::Path<String>,
     body: web::Json<DealBody>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let body = body.into_inner();
     let mut errors = Vec::new();
     let title = text("title", &body.title, 200, &mut errors);
@@ -213,7 +213,7 @@ pub async fn list(
     path: web::Path<String>,
     query: web::Query<DealQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let page = PageQuery {
         limit: query.limit,
         after: query.after.clone(),
@@ -253,7 +253,7 @@ pub async fn get(
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
-    let cvr = cvr(&cvr_text)?;
+    let cvr = cvr("cvr", &cvr_text)?;
     let deal = in_context!(&pool, principal.context(), |conn| {
         require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
         Ok::<_, Problem>(deals::find(conn, principal.org_id, cvr.as_str(), id).await?)
@@ -275,7 +275,7 @@ pub async fn update(
     body: web::Json<DealChanges>,
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
-    let cvr = cvr(&cvr_text)?;
+    let cvr = cvr("cvr", &cvr_text)?;
     let body = body.into_inner();
     let mut errors = Vec::new();
     let title = body.title.map(|t| text("title", &t, 200, &mut errors));
@@ -316,7 +316,7 @@ pub async fn delete(
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
-    let cvr = cvr(&cvr_text)?;
+    let cvr = cvr("cvr", &cvr_text)?;
     in_context!(&pool, principal.context(), |conn| {
         require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
         Ok::<_, Problem>(deals::delete(conn, principal.org_id, cvr.as_str(), id).await?)

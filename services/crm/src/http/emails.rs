@@ -72,7 +72,7 @@ pub async fn log(
     path: web::Path<String>,
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let body = body.into_inner();
     let mut errors = Vec::new();
     if !["inbound", "outbound"].contains(&body.direction.as_str()) {
@@ -133,7 +133,7 @@ pub async fn list(
     path: web::Path<String>,
     query: web::Query<EmailQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let limit = PageQuery {
         limit: query.limit,
         after: None,

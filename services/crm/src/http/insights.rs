@@ -121,11 +121,10 @@ pub async fn put_customer(
             "must be 1 to 255 characters",
         ));
     }
-    let cvr = body.cvr.as_deref().and_then(|c| {
-        Cvr::parse(c)
-            .map_err(|e| errors.push(FieldError::new("cvr", e.to_string())))
-            .ok()
-    });
+    let cvr = body
+        .cvr
+        .as_deref()
+        .and_then(|c| tekup_runtime::validate::cvr_in("cvr", c, &mut errors));
     let email = body.email.as_deref().map(|e| e.trim().to_lowercase());
     if email.as_deref().is_some_and(|e| !e.contains('@')) {
         errors.push(FieldError::new("email", "must be an e-mail address"));

@@ -65,7 +65,7 @@ pub async fn recommend(
     pool: web::Data<Pool>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let active = in_context!(&pool, principal.context(), |conn| {
         company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
         let facts = steps::facts(conn, principal.org_id, cvr.as_str()).await?;
@@ -102,7 +102,7 @@ pub async fn list(
     path: web::Path<String>,
     query: web::Query<StepQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let status = query.status.clone();
     if status
         .as_deref()
@@ -150,7 +150,7 @@ pub async fn create(
     path: web::Path<String>,
     body: web::Json<StepBody>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let body = body.into_inner();
     let mut errors = Vec::new();
     let text = text(
@@ -202,7 +202,7 @@ pub async fn set_status(
     body: web::Json<StepStatus>,
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
-    let cvr = cvr(&cvr_text)?;
+    let cvr = cvr("cvr", &cvr_text)?;
     if !["active", "completed", "skipped"].contains(&body.status.as_str()) {
         return Err(Problem::validation(vec![FieldError::new(
             "status",
@@ -272,7 +272,7 @@ pub async fn timeline(
     path: web::Path<String>,
     query: web::Query<TimelineQuery>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr(&path)?;
+    let cvr = cvr("cvr", &path)?;
     let limit = PageQuery {
         limit: query.limit,
         after: None,

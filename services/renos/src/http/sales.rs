@@ -9,7 +9,7 @@ use tekup_runtime::pagination::{Page, PageQuery, parse_time_cursor, time_cursor}
 use tekup_runtime::problem::FieldError;
 use tekup_runtime::validate::{check, email, text};
 use tekup_runtime::{Problem, in_context};
-use tekup_types::{AccessLevel, Cvr};
+use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -78,13 +78,7 @@ fn optional(value: &Option<String>) -> Option<String> {
 
 fn cvr_field(value: &Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
     let cvr = optional(value)?;
-    match Cvr::parse(&cvr) {
-        Ok(cvr) => Some(cvr.as_str().to_owned()),
-        Err(err) => {
-            errors.push(FieldError::new("cvr", err.to_string()));
-            None
-        }
-    }
+    tekup_runtime::validate::cvr_in("cvr", &cvr, errors).map(|c| c.as_str().to_owned())
 }
 
 /// Create a customer: business (with CVR; write access to the company) or private (admins

@@ -13,7 +13,6 @@ use tekup_events::{Event, HandleError, Handler, Subscription};
 use tekup_runtime::pagination::Page;
 use tekup_runtime::problem::FieldError;
 use tekup_runtime::{Problem, in_context};
-use tekup_types::Cvr;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -112,10 +111,7 @@ pub async fn query(
     let cvr = query
         .cvr
         .as_deref()
-        .map(|c| {
-            Cvr::parse(c)
-                .map_err(|e| Problem::validation(vec![FieldError::new("cvr", e.to_string())]))
-        })
+        .map(|c| tekup_runtime::validate::cvr("cvr", c))
         .transpose()?;
     let filter = audit::Filter {
         actor_id: query.actor_id,

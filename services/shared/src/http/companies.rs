@@ -81,8 +81,7 @@ impl From<companies::Grant> for GrantView {
 }
 
 fn parse_cvr(text: &str) -> Result<Cvr, Problem> {
-    Cvr::parse(text)
-        .map_err(|err| Problem::validation(vec![FieldError::new("cvr", err.to_string())]))
+    tekup_runtime::validate::cvr("cvr", text)
 }
 
 /// Register a company of the caller's organization by its CVR (administrators).
@@ -99,9 +98,7 @@ pub async fn register(
     body: web::Json<CompanyBody>,
 ) -> Result<HttpResponse, Problem> {
     let mut errors = Vec::new();
-    let cvr = Cvr::parse(&body.cvr)
-        .map_err(|err| errors.push(FieldError::new("cvr", err.to_string())))
-        .ok();
+    let cvr = tekup_runtime::validate::cvr_in("cvr", &body.cvr, &mut errors);
     let name = validation::name("name", &body.name, 200, &mut errors);
     check(errors)?;
     principal.require_admin()?;

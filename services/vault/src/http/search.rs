@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{Nullable, Text};
+use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use tekup_auth::Principal;
@@ -290,12 +290,6 @@ pub struct SimilarQuery {
     limit: Option<i64>,
 }
 
-#[derive(QueryableByName)]
-struct Centroid {
-    #[diesel(sql_type = Nullable<pgvector::sql_types::Vector>)]
-    centroid: Option<pgvector::Vector>,
-}
-
 /// Other documents most like this one in meaning (the mean of its chunks' vectors), one result
 /// per document, among the companies the user may read.
 #[utoipa::path(get, path = "/v1/documents/{id}/similar", tag = "search", security(("user" = [])),
@@ -320,15 +314,7 @@ pub async fn similar(
         let document = documents::find(conn, id)
             .await
             .map_err(not_found("such document"))?;
-        let centroid: Centroid = diesel::sql_query(
-            "SELECT avg(embedding) AS centroid FROM vault.embeddings \
-             WHERE document_id = $1 AND space_id = $2",
-        )
-        .bind::<SqlUuid, _>(id)
-        .bind::<diesel::sql_types::SmallInt, _>(state.space.id)
-        .get_result(conn)
-        .await?;
-        let Some(centroid) = centroid.centroid else {
+        let Some(centroid) = search::centroid(conn, state.space, id).await? else {
             return Err(Problem::conflict(format!(
                 "Document {} is not indexed yet; try again shortly.",
                 document.id
