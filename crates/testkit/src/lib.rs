@@ -211,6 +211,7 @@ pub struct TestApp {
 }
 
 pub mod fake_openai;
+pub mod identity;
 
 mod actix_web_handle {
     /// Stops the server when the test ends.

@@ -9,70 +9,27 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use reqwest::Method;
-use serde_json::{Value, json};
-use tekup_testkit::{TestApp, TestDb, spawn_app_on, wait_until};
+use serde_json::json;
+use tekup_testkit::identity::{Identity, call};
+use tekup_testkit::{TestDb, spawn_app_on, wait_until};
 
-const OPERATOR: &str = "operator-secret";
-const PASSWORD: &str = "rengøring-er-en-kunst";
 const CVR: &str = "13585628";
 
-async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Value) -> Value {
-    let response = app
-        .client
-        .request(method.clone(), app.at(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let value: Value = response.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{method} {path}: {status} {value}");
-    value
-}
-
-/// An organization with an administrator, a company and a little data; the admin's token.
-async fn seed(shared: &TestApp, name: &str, email: &str) -> String {
-    let org = call(
-        shared,
-        Method::POST,
-        "/v1/organizations",
-        OPERATOR,
-        json!({"name": name}),
-    )
-    .await;
-    let org = org["id"].as_str().unwrap().to_owned();
-    call(
-        shared,
-        Method::POST,
-        &format!("/v1/organizations/{org}/users"),
-        OPERATOR,
-        json!({"email": email, "password": PASSWORD, "first_name": "Fuzz", "last_name": "Er",
-               "role": "admin"}),
-    )
-    .await;
-    let tokens = shared
-        .client
-        .post(shared.at("/v1/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let token = tokens["access_token"].as_str().unwrap().to_owned();
-    call(
-        shared,
+/// An organization with an administrator and a company; the admin's token.
+async fn seed(identity: &Identity, name: &str, email: &str) -> String {
+    let org = identity.org(name).await.unwrap();
+    let (_, token) = identity.user(&org, email, "admin").await.unwrap();
+    let (status, body) = call(
+        &identity.shared,
         Method::POST,
         "/v1/companies",
         &token,
-        json!({"cvr": CVR, "name": "Kunde ApS"}),
+        Some(json!({"cvr": CVR, "name": "Kunde ApS"})),
     )
-    .await;
+    .await
+    .unwrap();
+    assert!(status.is_success(), "{body}");
     token
 }
 
@@ -82,19 +39,16 @@ async fn no_operation_of_any_service_answers_a_server_error() {
         .expect("TEKUP_TEST_SCHEMATHESIS is not set: run the tests with `make test`");
     let examples = std::env::var("TEKUP_FUZZ_EXAMPLES").unwrap_or_else(|_| "5".into());
     let db = Arc::new(TestDb::new().await.unwrap());
-    let seed_key = STANDARD.encode([11u8; 32]);
-    let shared = spawn_app_on::<shared::Shared>(
+    let identity = Identity::start(
         Arc::clone(&db),
-        &[
-            ("APP__ADMIN_TOKEN", OPERATOR),
-            ("APP__JWT__SIGNING_KEY", &seed_key),
-            // The fuzzer logs in many times; the limits are tested elsewhere.
-            ("APP__LOGIN__MAX_FAILURES_PER_SOURCE", "1000000"),
-        ],
+        11,
+        // The fuzzer logs in many times; the limits are tested elsewhere.
+        &[("APP__LOGIN__MAX_FAILURES_PER_SOURCE", "1000000")],
     )
     .await
     .unwrap();
-    let jwks = shared.at("/.well-known/jwks.json");
+    let shared = &identity.shared;
+    let jwks = identity.jwks_url();
     let auth = [("AUTH__JWKS_URL", jwks.as_str())];
     let crm = spawn_app_on::<crm::Crm>(Arc::clone(&db), &auth)
         .await
@@ -111,8 +65,8 @@ async fn no_operation_of_any_service_answers_a_server_error() {
     let flow = spawn_app_on::<flow::Flow>(Arc::clone(&db), &auth)
         .await
         .unwrap();
-    let a = seed(&shared, "Org A ApS", "a@a.dk").await;
-    let b = seed(&shared, "Org B ApS", "b@b.dk").await;
+    let a = seed(&identity, "Org A ApS", "a@a.dk").await;
+    let b = seed(&identity, "Org B ApS", "b@b.dk").await;
     wait_until(
         "the company's CRM record",
         Duration::from_secs(30),
@@ -129,7 +83,7 @@ async fn no_operation_of_any_service_answers_a_server_error() {
 
     let mut failures = Vec::new();
     for (name, app) in [
-        ("shared", &shared),
+        ("shared", shared),
         ("crm", &crm),
         ("vault", &vault),
         ("renos", &renos),

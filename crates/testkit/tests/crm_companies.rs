@@ -6,8 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
@@ -15,37 +13,27 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tekup_db::Service;
 use tekup_db::tenancy::{Context, enter};
+use tekup_testkit::identity::{Identity, OPERATOR, call};
 use tekup_testkit::{TestApp, TestDb, spawn_app_on, wait_until};
 use uuid::Uuid;
 
-const OPERATOR: &str = "operator-secret";
-const PASSWORD: &str = "rengøring-er-en-kunst";
 const CVR: &str = "13585628";
 
 struct World {
     db: Arc<TestDb>,
-    shared: TestApp,
+    identity: Identity,
     crm: TestApp,
 }
 
 impl World {
     async fn new() -> Self {
         let db = Arc::new(TestDb::new().await.unwrap());
-        let seed = STANDARD.encode([3u8; 32]);
-        let shared = spawn_app_on::<shared::Shared>(
-            Arc::clone(&db),
-            &[
-                ("APP__ADMIN_TOKEN", OPERATOR),
-                ("APP__JWT__SIGNING_KEY", &seed),
-            ],
-        )
-        .await
-        .unwrap();
-        let jwks = shared.at("/.well-known/jwks.json");
+        let identity = Identity::start(Arc::clone(&db), 3, &[]).await.unwrap();
+        let jwks = identity.jwks_url();
         let crm = spawn_app_on::<crm::Crm>(Arc::clone(&db), &[("AUTH__JWKS_URL", &jwks)])
             .await
             .unwrap();
-        Self { db, shared, crm }
+        Self { db, identity, crm }
     }
 
     async fn call(
@@ -56,18 +44,18 @@ impl World {
         token: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = app.client.request(method, app.at(path)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        call(app, method, path, token, body).await.unwrap()
     }
 
     async fn operator(&self, path: &str, body: Value) -> Value {
         let (status, value) = self
-            .call(&self.shared, Method::POST, path, OPERATOR, Some(body))
+            .call(
+                &self.identity.shared,
+                Method::POST,
+                path,
+                OPERATOR,
+                Some(body),
+            )
             .await;
         assert!(status.is_success(), "{path}: {status} {value}");
         value
@@ -75,26 +63,7 @@ impl World {
 
     /// A user of `org` with `role`; returns (id, access token).
     async fn user(&self, org: &str, email: &str, role: &str) -> (Uuid, String) {
-        let user = self
-            .operator(
-                &format!("/v1/organizations/{org}/users"),
-                json!({"email": email, "password": PASSWORD, "first_name": "Test",
-                       "last_name": "Bruger", "role": role}),
-            )
-            .await;
-        let response = self
-            .shared
-            .client
-            .post(self.shared.at("/v1/auth/login"))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        let tokens: Value = response.json().await.unwrap();
-        (
-            user["id"].as_str().unwrap().parse().unwrap(),
-            tokens["access_token"].as_str().unwrap().to_owned(),
-        )
+        self.identity.user(org, email, role).await.unwrap()
     }
 
     async fn crm(
@@ -150,7 +119,7 @@ async fn grants_decide_who_reads_and_who_writes_a_companys_crm_data() {
 
     let (status, _) = world
         .call(
-            &world.shared,
+            &world.identity.shared,
             Method::POST,
             "/v1/companies",
             &admin,
@@ -161,7 +130,7 @@ async fn grants_decide_who_reads_and_who_writes_a_companys_crm_data() {
     for (user, level) in [(writer_id, "write"), (reader_id, "read")] {
         let (status, _) = world
             .call(
-                &world.shared,
+                &world.identity.shared,
                 Method::PUT,
                 &format!("/v1/companies/{CVR}/grants/{user}"),
                 &admin,

@@ -7,44 +7,34 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use diesel::QueryableByName;
-use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tekup_testkit::identity::{Identity, call};
 use tekup_testkit::{TestApp, TestDb, spawn_app_on, wait_until};
 use uuid::Uuid;
 
-const OPERATOR: &str = "operator-secret";
-const PASSWORD: &str = "rengøring-er-en-kunst";
 const CVR: &str = "13585628";
 
 struct World {
     db: Arc<TestDb>,
-    shared: TestApp,
+    identity: Identity,
     renos: TestApp,
 }
 
 impl World {
     async fn new() -> Self {
         let db = Arc::new(TestDb::new().await.unwrap());
-        let seed = STANDARD.encode([7u8; 32]);
-        let shared = spawn_app_on::<shared::Shared>(
-            Arc::clone(&db),
-            &[
-                ("APP__ADMIN_TOKEN", OPERATOR),
-                ("APP__JWT__SIGNING_KEY", &seed),
-            ],
-        )
-        .await
-        .unwrap();
-        let jwks = shared.at("/.well-known/jwks.json");
+        let identity = Identity::start(Arc::clone(&db), 7, &[]).await.unwrap();
+        let jwks = identity.jwks_url();
         let renos = spawn_app_on::<renos::Renos>(Arc::clone(&db), &[("AUTH__JWKS_URL", &jwks)])
             .await
             .unwrap();
-        Self { db, shared, renos }
+        Self {
+            db,
+            identity,
+            renos,
+        }
     }
 
     async fn call(
@@ -55,13 +45,7 @@ impl World {
         token: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = app.client.request(method, app.at(path)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        call(app, method, path, token, body).await.unwrap()
     }
 
     async fn renos(
@@ -83,60 +67,15 @@ impl World {
     }
 
     async fn org(&self, name: &str) -> String {
-        let (_, org) = self
-            .call(
-                &self.shared,
-                Method::POST,
-                "/v1/organizations",
-                OPERATOR,
-                Some(json!({ "name": name })),
-            )
-            .await;
-        org["id"].as_str().unwrap().to_owned()
+        self.identity.org(name).await.unwrap()
     }
 
     async fn user(&self, org: &str, email: &str, role: &str) -> (Uuid, String) {
-        let (status, user) = self
-            .call(
-                &self.shared,
-                Method::POST,
-                &format!("/v1/organizations/{org}/users"),
-                OPERATOR,
-                Some(
-                    json!({"email": email, "password": PASSWORD, "first_name": "Test",
-                              "last_name": "Bruger", "role": role}),
-                ),
-            )
-            .await;
-        assert!(status.is_success(), "{user}");
-        let tokens: Value = self
-            .shared
-            .client
-            .post(self.shared.at("/v1/auth/login"))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (
-            user["id"].as_str().unwrap().parse().unwrap(),
-            tokens["access_token"].as_str().unwrap().to_owned(),
-        )
+        self.identity.user(org, email, role).await.unwrap()
     }
 
     async fn admin_count(&self, sql: &str) -> i64 {
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        let mut conn = AsyncPgConnection::establish(&self.db.admin_url().unwrap())
-            .await
-            .unwrap();
-        let row: Count = diesel::sql_query(sql).get_result(&mut conn).await.unwrap();
-        row.n
+        self.db.admin_count(sql).await.unwrap()
     }
 }
 
@@ -158,7 +97,7 @@ async fn a_lead_becomes_a_recurring_customer_and_is_invoiced() {
     let (_, outsider) = world.user(&other, "admin@konkurrent.dk", "admin").await;
     let (status, _) = world
         .call(
-            &world.shared,
+            &world.identity.shared,
             Method::POST,
             "/v1/companies",
             &admin,
@@ -168,7 +107,7 @@ async fn a_lead_becomes_a_recurring_customer_and_is_invoiced() {
     assert_eq!(status, StatusCode::CREATED);
     let (status, _) = world
         .call(
-            &world.shared,
+            &world.identity.shared,
             Method::PUT,
             &format!("/v1/companies/{CVR}/grants/{viewer_id}"),
             &admin,

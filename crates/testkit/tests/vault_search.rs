@@ -6,48 +6,40 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tekup_db::Service;
 use tekup_db::tenancy::{Context, enter};
 use tekup_events::kafka::topic;
 use tekup_events::outbox::{self, Outgoing};
+use tekup_testkit::identity::{Identity, call};
 use tekup_testkit::{TestApp, TestDb, spawn_app_on, wait_until};
 use uuid::Uuid;
 
-const OPERATOR: &str = "operator-secret";
-const PASSWORD: &str = "rengøring-er-en-kunst";
 const CVR_A: &str = "13585628";
 const CVR_B: &str = "25313763";
 
 struct World {
     db: Arc<TestDb>,
-    shared: TestApp,
+    identity: Identity,
     vault: TestApp,
 }
 
 impl World {
     async fn new(vault_overrides: &[(&str, &str)]) -> Self {
         let db = Arc::new(TestDb::new().await.unwrap());
-        let seed = STANDARD.encode([5u8; 32]);
-        let shared = spawn_app_on::<shared::Shared>(
-            Arc::clone(&db),
-            &[
-                ("APP__ADMIN_TOKEN", OPERATOR),
-                ("APP__JWT__SIGNING_KEY", &seed),
-            ],
-        )
-        .await
-        .unwrap();
-        let jwks = shared.at("/.well-known/jwks.json");
+        let identity = Identity::start(Arc::clone(&db), 5, &[]).await.unwrap();
+        let jwks = identity.jwks_url();
         let mut overrides = vec![("AUTH__JWKS_URL", jwks.as_str())];
         overrides.extend_from_slice(vault_overrides);
         let vault = spawn_app_on::<vault::Vault>(Arc::clone(&db), &overrides)
             .await
             .unwrap();
-        Self { db, shared, vault }
+        Self {
+            db,
+            identity,
+            vault,
+        }
     }
 
     async fn call(
@@ -58,13 +50,7 @@ impl World {
         token: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = app.client.request(method, app.at(path)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        call(app, method, path, token, body).await.unwrap()
     }
 
     async fn vault(
@@ -78,49 +64,12 @@ impl World {
     }
 
     async fn org(&self, name: &str) -> String {
-        let (status, org) = self
-            .call(
-                &self.shared,
-                Method::POST,
-                "/v1/organizations",
-                OPERATOR,
-                Some(json!({ "name": name })),
-            )
-            .await;
-        assert!(status.is_success(), "{org}");
-        org["id"].as_str().unwrap().to_owned()
+        self.identity.org(name).await.unwrap()
     }
 
     /// A user of `org` with `role`; returns (id, access token).
     async fn user(&self, org: &str, email: &str, role: &str) -> (Uuid, String) {
-        let (status, user) = self
-            .call(
-                &self.shared,
-                Method::POST,
-                &format!("/v1/organizations/{org}/users"),
-                OPERATOR,
-                Some(
-                    json!({"email": email, "password": PASSWORD, "first_name": "Test",
-                            "last_name": "Bruger", "role": role}),
-                ),
-            )
-            .await;
-        assert!(status.is_success(), "{user}");
-        let tokens: Value = self
-            .shared
-            .client
-            .post(self.shared.at("/v1/auth/login"))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (
-            user["id"].as_str().unwrap().parse().unwrap(),
-            tokens["access_token"].as_str().unwrap().to_owned(),
-        )
+        self.identity.user(org, email, role).await.unwrap()
     }
 
     /// Uploads a text document and waits until it is indexed; returns its id.
@@ -417,7 +366,7 @@ async fn no_search_mode_reaches_another_org_or_an_ungranted_company() {
     for (token, cvr) in [(&admin, CVR_A), (&admin, CVR_B), (&outsider, CVR_A)] {
         let (status, body) = world
             .call(
-                &world.shared,
+                &world.identity.shared,
                 Method::POST,
                 "/v1/companies",
                 token,
@@ -428,7 +377,7 @@ async fn no_search_mode_reaches_another_org_or_an_ungranted_company() {
     }
     let (status, _) = world
         .call(
-            &world.shared,
+            &world.identity.shared,
             Method::PUT,
             &format!("/v1/companies/{CVR_A}/grants/{reader_id}"),
             &admin,
@@ -593,7 +542,7 @@ async fn items_from_renos_and_crm_are_indexed_replaced_and_erased() {
     let flow = spawn_app_on::<flow::Flow>(Arc::clone(&world.db), &[])
         .await
         .unwrap();
-    let jwks = world.shared.at("/.well-known/jwks.json");
+    let jwks = world.identity.shared.at("/.well-known/jwks.json");
     let crm = spawn_app_on::<crm::Crm>(Arc::clone(&world.db), &[("AUTH__JWKS_URL", &jwks)])
         .await
         .unwrap();
@@ -653,7 +602,7 @@ async fn items_from_renos_and_crm_are_indexed_replaced_and_erased() {
     // crm: a company record, then an e-mail logged through crm's API.
     let (status, body) = world
         .call(
-            &world.shared,
+            &world.identity.shared,
             Method::POST,
             "/v1/companies",
             &admin,
@@ -789,17 +738,7 @@ async fn items_from_renos_and_crm_are_indexed_replaced_and_erased() {
 
 /// Counts rows as the administrator (outside Row Level Security).
 async fn admin_count(db: &TestDb, sql: &str) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    use diesel_async::{AsyncConnection, RunQueryDsl};
-    let mut conn = diesel_async::AsyncPgConnection::establish(&db.admin_url().unwrap())
-        .await
-        .unwrap();
-    let row: Count = diesel::sql_query(sql).get_result(&mut conn).await.unwrap();
-    row.n
+    db.admin_count(sql).await.unwrap()
 }
 
 #[tokio::test]
@@ -854,7 +793,10 @@ async fn an_openai_compatible_embedder_indexes_into_a_space_of_its_own() {
     let broken = spawn_app_on::<vault::Vault>(
         Arc::clone(&world.db),
         &[
-            ("AUTH__JWKS_URL", &world.shared.at("/.well-known/jwks.json")),
+            (
+                "AUTH__JWKS_URL",
+                &world.identity.shared.at("/.well-known/jwks.json"),
+            ),
             ("APP__EMBEDDER__KIND", "openai"),
             ("APP__EMBEDDER__BASE_URL", &fake.base_url),
             ("APP__EMBEDDER__DIMENSIONS", "1536"),
@@ -904,7 +846,10 @@ async fn a_model_change_re_embeds_every_document_in_the_new_space() {
     let replica = spawn_app_on::<vault::Vault>(
         Arc::clone(&world.db),
         &[
-            ("AUTH__JWKS_URL", &world.shared.at("/.well-known/jwks.json")),
+            (
+                "AUTH__JWKS_URL",
+                &world.identity.shared.at("/.well-known/jwks.json"),
+            ),
             ("APP__EMBEDDER__KIND", "openai"),
             ("APP__EMBEDDER__BASE_URL", &fake.base_url),
             ("APP__EMBEDDER__DIMENSIONS", "256"),
@@ -959,7 +904,7 @@ async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
     let renos = spawn_app_on::<renos::Renos>(Arc::clone(&world.db), &[])
         .await
         .unwrap();
-    let jwks = world.shared.at("/.well-known/jwks.json");
+    let jwks = world.identity.shared.at("/.well-known/jwks.json");
     let crm = spawn_app_on::<crm::Crm>(Arc::clone(&world.db), &[("AUTH__JWKS_URL", &jwks)])
         .await
         .unwrap();
@@ -968,7 +913,7 @@ async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
     let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
     let (status, body) = world
         .call(
-            &world.shared,
+            &world.identity.shared,
             Method::POST,
             "/v1/companies",
             &admin,
