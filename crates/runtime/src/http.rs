@@ -240,3 +240,35 @@ fn query_config() -> web::QueryConfig {
         Problem::bad_request(format!("Invalid query string: {err}")).into()
     })
 }
+
+/// Reads a raw request body (an e-mail, a webhook delivery) of at most `limit` bytes; a larger
+/// one is a 413 naming the limit, read no further.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<bytes::Bytes, Problem> {
+    use futures_util::StreamExt;
+    let too_large = || {
+        Problem::new(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!("The body is larger than {limit} bytes."),
+        )
+    };
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|err| Problem::bad_request(format!("Invalid body: {err}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// The request's media type (`Content-Type` without parameters, lower-case), empty when absent.
+pub fn media_type(req: &actix_web::HttpRequest) -> String {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|value| value.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}

@@ -131,3 +131,152 @@ impl Handler for SimilarItems {
         })
     }
 }
+
+/// renos's chatbot conversations and e-mail threads of a company, for the timeline and the
+/// recommender. Each event carries the whole item, so the latest replaces what was kept.
+pub fn communications() -> Subscription {
+    Subscription {
+        name: "communications".into(),
+        topics: vec![
+            topic("renos", "conversation"),
+            topic("renos", "email_thread"),
+        ],
+        handler: Arc::new(Communications),
+    }
+}
+
+struct Communications;
+
+/// One item as the timeline keeps it.
+struct Communication<'a> {
+    id: &'a str,
+    org_id: &'a str,
+    cvr: &'a str,
+    kind: &'static str,
+    title: String,
+    channel: &'a str,
+    customer_email: &'a str,
+    messages: &'a [tekup_proto::renos::v1::Message],
+    /// Who speaks for the customer: `visitor` in chats, their address in e-mail.
+    customer_author: &'a str,
+}
+
+impl Handler for Communications {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        use tekup_proto::renos::v1::{
+            ConversationDeleted, ConversationRecorded, EmailThreadDeleted, EmailThreadUpdated,
+        };
+        Box::pin(async move {
+            let at = event.occurred_at().unwrap_or_else(chrono::Utc::now);
+            if let Some(c) = event.decoded::<ConversationRecorded>()? {
+                let item = Communication {
+                    id: &c.conversation_id,
+                    org_id: &c.org_id,
+                    cvr: &c.cvr,
+                    kind: "conversation",
+                    title: if c.title.is_empty() {
+                        "Chatsamtale".into()
+                    } else {
+                        c.title.clone()
+                    },
+                    channel: &c.channel,
+                    customer_email: &c.customer_email,
+                    messages: &c.messages,
+                    customer_author: "visitor",
+                };
+                return keep(conn, item, at).await;
+            }
+            if let Some(t) = event.decoded::<EmailThreadUpdated>()? {
+                let item = Communication {
+                    id: &t.thread_id,
+                    org_id: &t.org_id,
+                    cvr: &t.cvr,
+                    kind: "email_thread",
+                    title: if t.subject.is_empty() {
+                        "(uden emne)".into()
+                    } else {
+                        t.subject.clone()
+                    },
+                    channel: "email",
+                    customer_email: &t.customer_email,
+                    messages: &t.messages,
+                    customer_author: &t.customer_email,
+                };
+                return keep(conn, item, at).await;
+            }
+            let deleted = match (
+                event.decoded::<ConversationDeleted>()?,
+                event.decoded::<EmailThreadDeleted>()?,
+            ) {
+                (Some(c), _) => Some(c.conversation_id),
+                (_, Some(t)) => Some(t.thread_id),
+                _ => None,
+            };
+            if let Some(id) = deleted {
+                diesel::sql_query("DELETE FROM communications WHERE id = $1")
+                    .bind::<diesel::sql_types::Uuid, _>(HandleError::uuid("id", &id)?)
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+async fn keep(
+    conn: &mut AsyncPgConnection,
+    item: Communication<'_>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), HandleError> {
+    use diesel::sql_types::{Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
+    let id = HandleError::uuid("id", item.id)?;
+    let org_id = HandleError::uuid("org_id", item.org_id)?;
+    if item.cvr.is_empty() {
+        // Not (yet) tied to a company: nothing for the company timeline.
+        return Ok(());
+    }
+    let mut times = Vec::with_capacity(item.messages.len());
+    for m in item.messages {
+        times.push(HandleError::time("messages.sent_at", &m.sent_at)?);
+    }
+    let messages: Vec<serde_json::Value> = item
+        .messages
+        .iter()
+        .map(|m| serde_json::json!({"author": m.author, "text": m.text, "sent_at": m.sent_at}))
+        .collect();
+    let awaiting_reply = item
+        .messages
+        .last()
+        .is_some_and(|m| !item.customer_author.is_empty() && m.author == item.customer_author);
+    diesel::sql_query(
+        "INSERT INTO communications (id, org_id, cvr, kind, title, channel, customer_email, messages, \
+         message_count, first_at, last_at, awaiting_reply, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (id) DO UPDATE SET cvr = EXCLUDED.cvr, title = EXCLUDED.title, \
+           channel = EXCLUDED.channel, customer_email = EXCLUDED.customer_email, \
+           messages = EXCLUDED.messages, message_count = EXCLUDED.message_count, \
+           first_at = EXCLUDED.first_at, last_at = EXCLUDED.last_at, \
+           awaiting_reply = EXCLUDED.awaiting_reply, updated_at = EXCLUDED.updated_at \
+         WHERE communications.org_id = EXCLUDED.org_id AND communications.updated_at <= EXCLUDED.updated_at",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .bind::<diesel::sql_types::Uuid, _>(org_id)
+    .bind::<Text, _>(item.cvr)
+    .bind::<Text, _>(item.kind)
+    .bind::<Text, _>(&item.title)
+    .bind::<Text, _>(item.channel)
+    .bind::<Nullable<Text>, _>(Some(item.customer_email).filter(|e| !e.is_empty()))
+    .bind::<Jsonb, _>(serde_json::Value::Array(messages))
+    .bind::<Integer, _>(i32::try_from(item.messages.len()).unwrap_or(i32::MAX))
+    .bind::<Timestamptz, _>(times.iter().min().copied().unwrap_or(at))
+    .bind::<Timestamptz, _>(times.iter().max().copied().unwrap_or(at))
+    .bind::<Bool, _>(awaiting_reply)
+    .bind::<Timestamptz, _>(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

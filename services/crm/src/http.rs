@@ -71,6 +71,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::patch().to(steps::set_status),
                 )
                 .route("/{cvr}/timeline", web::get().to(steps::timeline))
+                .route(
+                    "/{cvr}/communications/{id}",
+                    web::get().to(steps::communication),
+                )
                 .route("/{cvr}/emails", web::get().to(emails::list))
                 .route("/{cvr}/emails", web::post().to(emails::log)),
         );
@@ -89,6 +93,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         insights::put_customer, insights::customers, insights::record_interaction,
         insights::interactions, insights::record_pattern, insights::patterns,
         steps::recommend, steps::list, steps::create, steps::set_status, steps::timeline,
+        steps::communication,
         emails::log, emails::list, deals::metrics,
     ),
     components(schemas(
@@ -101,6 +106,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         insights::CustomerBody, insights::CustomerView, insights::InteractionBody,
         insights::InteractionView, insights::PatternBody, insights::PatternView,
         steps::StepView, steps::StepBody, steps::StepStatus, steps::TimelineView,
+        steps::CommunicationView,
         emails::EmailBody, emails::EmailView, deals::MetricsView,
     )),
     modifiers(&UserAuth),

@@ -45,6 +45,7 @@ impl ServiceApp for Crm {
             tekup_events::projection::access_grants(),
             events::companies(),
             events::similar_items(),
+            events::communications(),
         ]
     }
 }

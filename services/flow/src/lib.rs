@@ -1,20 +1,19 @@
 //! The workflow engine: workflows, executions, schedules, webhooks, variables and GDPR requests.
 //!
-//! Owns the `flow` schema; talks to the other services only through Kafka events.
+//! Owns the `flow` schema; talks to the other services only through Kafka events. Inbound
+//! webhooks (the WotNot chatbot, forwarded e-mail, any Standard Webhooks sender) are received
+//! here, stored raw and announced as `tekup.flow.webhook` events for the services that read them.
+
+mod http;
+pub mod signature;
+mod store;
 
 use actix_web::web;
 use tekup_events::Subscription;
 use tekup_runtime::{NoConfig, Service, ServiceApp, Start};
-use utoipa::OpenApi;
 
 /// The flow service.
 pub struct Flow;
-
-#[derive(OpenApi)]
-#[openapi(info(
-    description = "The workflow engine: workflows, executions, schedules, webhooks, variables and GDPR requests."
-))]
-struct Api;
 
 impl ServiceApp for Flow {
     const SERVICE: Service = Service::Flow;
@@ -26,10 +25,16 @@ impl ServiceApp for Flow {
     }
 
     fn openapi() -> utoipa::openapi::OpenApi {
-        Api::openapi()
+        http::openapi()
     }
 
-    fn routes(_cfg: &mut web::ServiceConfig) {}
+    fn routes(cfg: &mut web::ServiceConfig) {
+        http::routes(cfg);
+    }
+
+    fn topics() -> Vec<String> {
+        tekup_events::catalog::of("flow")
+    }
 
     fn subscriptions() -> Vec<Subscription> {
         vec![

@@ -83,3 +83,56 @@ impl tekup_events::Handler for InvoiceSync {
         })
     }
 }
+
+/// flow's inbound webhooks: WotNot batches become conversations, forwarded e-mails threads
+/// (each delivery an ingest run of its own). Other formats are workflows' business.
+pub fn inbound() -> tekup_events::Subscription {
+    tekup_events::Subscription {
+        name: "inbound".into(),
+        topics: vec![topic("flow", "webhook")],
+        handler: std::sync::Arc::new(Inbound),
+    }
+}
+
+struct Inbound;
+
+impl tekup_events::Handler for Inbound {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        event: &'a tekup_events::Event,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), tekup_events::HandleError>> {
+        use tekup_events::HandleError;
+        Box::pin(async move {
+            let Some(delivery) = event.decoded::<tekup_proto::flow::v1::WebhookReceived>()? else {
+                return Ok(());
+            };
+            let org_id = HandleError::uuid("org_id", &delivery.org_id)?;
+            match delivery.format.as_str() {
+                "wotnot" => {
+                    let outcome = crate::inbound::ingest_chat(conn, org_id, &delivery.body).await?;
+                    if !outcome.unreadable.is_empty() {
+                        tracing::warn!(
+                            delivery = delivery.delivery_id,
+                            unreadable = ?outcome.unreadable,
+                            "chatbot events not understood"
+                        );
+                    }
+                }
+                "email" => {
+                    let run = crate::inbound::ingest_mails(
+                        conn,
+                        org_id,
+                        "webhook",
+                        None,
+                        std::slice::from_ref(&delivery.body),
+                    )
+                    .await?;
+                    tracing::info!(run = %run.id, ingested = run.ingested, failed = run.failed, "forwarded e-mail");
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+    }
+}

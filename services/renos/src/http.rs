@@ -1,6 +1,7 @@
 //! The HTTP API of the renos service.
 
 mod analytics;
+mod comms;
 mod operations;
 mod sales;
 mod work;
@@ -87,12 +88,38 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(analytics::record_competitor_price),
         )
         .route("/v1/analytics/pricing", web::get().to(analytics::pricing))
-        .route("/v1/analytics", web::get().to(analytics::overview));
+        .route("/v1/analytics", web::get().to(analytics::overview))
+        .route("/v1/email/ingest", web::post().to(comms::ingest))
+        .route("/v1/email/ingest-runs", web::get().to(comms::runs))
+        .route("/v1/email/ingest-runs/{id}", web::get().to(comms::run))
+        .route("/v1/email/threads", web::get().to(comms::threads))
+        .route("/v1/email/threads/{id}", web::get().to(comms::thread))
+        .route(
+            "/v1/email/threads/{id}",
+            web::patch().to(comms::update_thread),
+        )
+        .route(
+            "/v1/email/messages/{id}/attachments/{index}",
+            web::get().to(comms::attachment),
+        )
+        .route(
+            "/v1/email/templates",
+            web::post().to(comms::create_template),
+        )
+        .route("/v1/email/templates", web::get().to(comms::templates))
+        .route(
+            "/v1/email/responses/{id}/{action}",
+            web::post().to(comms::decide_response),
+        )
+        .route("/v1/conversations", web::get().to(comms::conversations))
+        .route("/v1/conversations/{id}", web::get().to(comms::conversation))
+        .route("/v1/labels", web::post().to(comms::create_label))
+        .route("/v1/labels", web::get().to(comms::labels));
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    info(description = "The cleaning-business OS: leads, customers, quotes with price calculations, recurring plans, bookings, executions and invoices."),
+    info(description = "The cleaning-business OS: leads, customers, quotes with price calculations, recurring plans, bookings, executions and invoices; chatbot conversations and e-mail threads."),
     paths(
         sales::create_customer, sales::customers, sales::customer, sales::create_lead,
         sales::leads, sales::convert_lead, sales::create_service, sales::services,
@@ -105,6 +132,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         work::add_plan_task, work::add_booking_task, work::booking_tasks, work::add_break,
         work::breaks, work::escalate, work::escalations, work::update_escalation,
         analytics::record_competitor_price, analytics::pricing, analytics::overview,
+        comms::ingest, comms::runs, comms::run, comms::threads, comms::thread,
+        comms::update_thread, comms::attachment, comms::create_template, comms::templates,
+        comms::decide_response, comms::conversations, comms::conversation, comms::create_label,
+        comms::labels,
     ),
     components(schemas(
         sales::CustomerBody, sales::CustomerView, sales::LeadBody, sales::LeadView,
@@ -121,12 +152,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         work::EscalationChanges, work::EscalationView,
         analytics::CompetitorPriceBody, analytics::Created, analytics::PricePositionView,
         analytics::AnalyticsView, analytics::RevenueView,
+        comms::RunView, comms::ThreadView, comms::MessageView, comms::ResponseView,
+        comms::ThreadDetail, comms::ThreadChanges, comms::TemplateBody, comms::TemplateView,
+        comms::ConversationView, comms::ChatMessageView, comms::SessionView,
+        comms::ConversationDetail, comms::LabelBody, comms::LabelView,
     )),
     modifiers(&UserAuth),
     tags(
         (name = "sales", description = "Leads, customers, services, price calculations and quotes"),
         (name = "operations", description = "Plans, bookings, checklists, executions, breaks, escalations and invoices"),
         (name = "analytics", description = "Revenue, utilisation, conversion and competitors' prices"),
+        (name = "communications", description = "Chatbot conversations, e-mail threads and their ingestion, labels, templates and responses"),
     )
 )]
 struct Api;

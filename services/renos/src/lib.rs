@@ -8,6 +8,7 @@
 mod domain;
 mod events;
 mod http;
+mod inbound;
 mod store;
 
 use actix_web::web;
@@ -43,6 +44,7 @@ impl ServiceApp for Renos {
             tekup_events::projection::organizations(),
             tekup_events::projection::access_grants(),
             events::invoice_sync(),
+            events::inbound(),
         ]
     }
 }

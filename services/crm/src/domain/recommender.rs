@@ -16,6 +16,19 @@ pub struct Facts {
     pub last_activity: Option<DateTime<Utc>>,
     /// Recent items that resemble earlier ones of the company (from vault).
     pub similar_items: Vec<SimilarCase>,
+    /// Conversations and e-mail threads (from renos) where the customer spoke last.
+    pub awaiting_reply: Vec<AwaitingReply>,
+}
+
+/// A chatbot conversation or e-mail thread whose last message is the customer's.
+#[derive(Debug, Clone)]
+pub struct AwaitingReply {
+    pub id: Uuid,
+    /// conversation or email_thread.
+    pub kind: String,
+    pub title: String,
+    pub customer_email: Option<String>,
+    pub last_at: DateTime<Utc>,
 }
 
 /// A recent item (conversation, thread, e-mail, ...) much like an earlier one of the company.
@@ -64,9 +77,14 @@ pub struct Candidate {
     pub text: String,
     pub reason: String,
     pub confidence: f64,
+    /// The renos conversation or e-mail thread it is about.
+    pub based_on_conversation_id: Option<Uuid>,
+    pub based_on_thread_id: Option<Uuid>,
 }
 
 const STALLED_AFTER_DAYS: i64 = 14;
+/// An answer is due after this long.
+const REPLY_WITHIN_HOURS: i64 = 24;
 const QUIET_AFTER_DAYS: i64 = 30;
 const NEGATIVE_BELOW: f64 = -0.3;
 
@@ -82,6 +100,8 @@ pub fn recommend(facts: &Facts) -> Vec<Candidate> {
                 text: format!("Følg op på opgaven «{}»", task.title),
                 reason: format!("Opgaven var forfalden {due} ({days} dage siden)."),
                 confidence: (0.8 + 0.01 * days.min(15) as f64).min(0.95),
+                based_on_conversation_id: None,
+                based_on_thread_id: None,
             });
         }
     }
@@ -96,6 +116,8 @@ pub fn recommend(facts: &Facts) -> Vec<Candidate> {
                 text: format!("Genoptag dialogen om «{}»", deal.title),
                 reason: format!("Handlen har stået stille i {idle} dage."),
                 confidence: 0.6 + weight,
+                based_on_conversation_id: None,
+                based_on_thread_id: None,
             });
         }
     }
@@ -120,6 +142,8 @@ pub fn recommend(facts: &Facts) -> Vec<Candidate> {
                     interaction.at.date_naive()
                 ),
                 confidence: (0.75 + (-score - 0.3) * 0.3).min(0.95),
+                based_on_conversation_id: None,
+                based_on_thread_id: None,
             });
         }
     }
@@ -142,6 +166,39 @@ pub fn recommend(facts: &Facts) -> Vec<Candidate> {
                 case.score * 100.0
             ),
             confidence: (0.3 + 0.4 * case.score).min(0.7),
+            based_on_conversation_id: None,
+            based_on_thread_id: None,
+        });
+    }
+    for item in &facts.awaiting_reply {
+        let hours = (facts.now - item.last_at).num_hours();
+        if hours < REPLY_WITHIN_HOURS {
+            continue;
+        }
+        let days = hours / 24;
+        let conversation = item.kind == "conversation";
+        candidates.push(Candidate {
+            rule: "awaiting_reply",
+            // A later message from the customer is a new question.
+            source_ref: format!("{}:{}", item.id, item.last_at.timestamp()),
+            text: format!(
+                "Besvar {} «{}»{}",
+                kind_da(&item.kind),
+                item.title,
+                item.customer_email
+                    .as_deref()
+                    .map(|e| format!(" fra {e}"))
+                    .unwrap_or_default()
+            ),
+            reason: format!(
+                "Kunden skrev sidst den {} og har ventet på svar i {} {}.",
+                item.last_at.date_naive(),
+                if days >= 1 { days } else { hours },
+                if days >= 1 { "dage" } else { "timer" }
+            ),
+            confidence: (0.7 + 0.03 * days as f64).min(0.9),
+            based_on_conversation_id: conversation.then_some(item.id),
+            based_on_thread_id: (!conversation).then_some(item.id),
         });
     }
     if !facts.open_deals.is_empty() {
@@ -158,6 +215,8 @@ pub fn recommend(facts: &Facts) -> Vec<Candidate> {
                 text: "Tag kontakt: der er åbne handler, men ingen aktivitet".to_owned(),
                 reason: format!("Seneste aktivitet: {since}."),
                 confidence: 0.5,
+                based_on_conversation_id: None,
+                based_on_thread_id: None,
             });
         }
     }
@@ -234,6 +293,36 @@ mod tests {
         );
         assert!(steps[0].reason.contains("10 dage"), "{}", steps[0].reason);
         assert!(steps[2].reason.contains("20 dage"));
+    }
+
+    #[test]
+    fn a_customer_waiting_for_an_answer_gets_one() {
+        let mut facts = facts();
+        let thread = Uuid::now_v7();
+        facts.awaiting_reply.push(AwaitingReply {
+            id: thread,
+            kind: "email_thread".into(),
+            title: "Tilbud på rengøring".into(),
+            customer_email: Some("soren@fjordbyg.dk".into()),
+            last_at: facts.now - chrono::Duration::days(3),
+        });
+        facts.awaiting_reply.push(AwaitingReply {
+            id: Uuid::now_v7(),
+            kind: "conversation".into(),
+            title: "Just now".into(),
+            customer_email: None,
+            last_at: facts.now - chrono::Duration::hours(2),
+        });
+        let steps = recommend(&facts);
+        assert_eq!(steps.len(), 1, "a fresh message is not overdue yet");
+        assert_eq!(steps[0].rule, "awaiting_reply");
+        assert_eq!(steps[0].based_on_thread_id, Some(thread));
+        assert!(
+            steps[0]
+                .text
+                .contains("mailtråd «Tilbud på rengøring» fra soren@fjordbyg.dk")
+        );
+        assert!(steps[0].reason.contains("3 dage"), "{}", steps[0].reason);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{check, company_access, cvr, text};
 use crate::domain::recommender;
 use crate::store::steps::{self, ManualStep, Step, TimelineItem};
+use tekup_runtime::problem::not_found;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StepView {
@@ -250,13 +251,15 @@ pub struct TimelineQuery {
     after: Option<String>,
 }
 
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 8] = [
     "activity",
     "interaction",
     "task",
     "deal",
     "process_step",
     "email",
+    "conversation",
+    "email_thread",
 ];
 
 /// Everything about a company, newest first (read access).
@@ -305,4 +308,64 @@ pub async fn timeline(
         |i: &TimelineView| time_cursor(i.at, i.id),
     );
     Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommunicationView {
+    id: Uuid,
+    cvr: String,
+    /// conversation (chatbot) or email_thread.
+    kind: String,
+    title: String,
+    channel: String,
+    customer_email: Option<String>,
+    /// [{author, text, sent_at}], oldest first.
+    #[schema(value_type = Vec<Object>)]
+    messages: serde_json::Value,
+    message_count: i32,
+    first_at: DateTime<Utc>,
+    last_at: DateTime<Utc>,
+    /// The customer wrote last.
+    awaiting_reply: bool,
+}
+
+impl From<steps::Communication> for CommunicationView {
+    fn from(c: steps::Communication) -> Self {
+        Self {
+            id: c.id,
+            cvr: c.cvr,
+            kind: c.kind,
+            title: c.title,
+            channel: c.channel,
+            customer_email: c.customer_email,
+            messages: c.messages,
+            message_count: c.message_count,
+            first_at: c.first_at,
+            last_at: c.last_at,
+            awaiting_reply: c.awaiting_reply,
+        }
+    }
+}
+
+/// A chatbot conversation or e-mail thread of the company's timeline, with its messages
+/// (read access).
+#[utoipa::path(get, path = "/v1/companies/{cvr}/communications/{id}", tag = "process steps",
+    security(("user" = [])),
+    params(("cvr" = String, Path), ("id" = Uuid, Path)),
+    responses((status = 200, body = CommunicationView),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn communication(
+    principal: Principal,
+    pool: web::Data<Pool>,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, Problem> {
+    let (cvr_text, id) = path.into_inner();
+    let cvr = cvr("cvr", &cvr_text)?;
+    let item = in_context!(&pool, principal.context(), |conn| {
+        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+        steps::communication(conn, principal.org_id, cvr.as_str(), id)
+            .await
+            .map_err(not_found("such conversation or e-mail thread"))
+    })?;
+    Ok(HttpResponse::Ok().json(CommunicationView::from(item)))
 }

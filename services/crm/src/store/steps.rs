@@ -8,7 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::domain::recommender::{
-    Candidate, Facts, OpenDeal, OpenTask, RecentInteraction, SimilarCase,
+    AwaitingReply, Candidate, Facts, OpenDeal, OpenTask, RecentInteraction, SimilarCase,
 };
 
 type SqlUuid = diesel::sql_types::Uuid;
@@ -149,6 +149,28 @@ pub async fn facts(conn: &mut AsyncPgConnection, org_id: Uuid, cvr: &str) -> Res
     .bind::<Text, _>(cvr)
     .load(conn)
     .await?;
+    #[derive(QueryableByName)]
+    struct AwaitingRow {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+        #[diesel(sql_type = Text)]
+        kind: String,
+        #[diesel(sql_type = Text)]
+        title: String,
+        #[diesel(sql_type = Nullable<Text>)]
+        customer_email: Option<String>,
+        #[diesel(sql_type = Timestamptz)]
+        last_at: DateTime<Utc>,
+    }
+    let awaiting: Vec<AwaitingRow> = diesel::sql_query(
+        "SELECT id, kind, title, customer_email, last_at FROM communications \
+         WHERE org_id = $1 AND cvr = $2 AND awaiting_reply AND last_at > now() - interval '30 days' \
+         ORDER BY last_at LIMIT 20",
+    )
+    .bind::<SqlUuid, _>(org_id)
+    .bind::<Text, _>(cvr)
+    .load(conn)
+    .await?;
     let now = Utc::now();
     Ok(Facts {
         today: now.date_naive(),
@@ -195,6 +217,16 @@ pub async fn facts(conn: &mut AsyncPgConnection, org_id: Uuid, cvr: &str) -> Res
                 score: r.score,
             })
             .collect(),
+        awaiting_reply: awaiting
+            .into_iter()
+            .map(|a| AwaitingReply {
+                id: a.id,
+                kind: a.kind,
+                title: a.title,
+                customer_email: a.customer_email,
+                last_at: a.last_at,
+            })
+            .collect(),
     })
 }
 
@@ -209,7 +241,8 @@ pub async fn propose(
     for candidate in candidates {
         let inserted: Vec<Step> = diesel::sql_query(format!(
             "INSERT INTO process_steps (id, org_id, cvr, recommendation_text, confidence_score, \
-             reason, rule, source_ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             reason, rule, source_ref, based_on_conversation_id, based_on_thread_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (org_id, cvr, rule, source_ref) WHERE rule IS NOT NULL DO NOTHING \
              RETURNING {STEP}"
         ))
@@ -221,6 +254,8 @@ pub async fn propose(
         .bind::<Text, _>(&candidate.reason)
         .bind::<Text, _>(candidate.rule)
         .bind::<Text, _>(&candidate.source_ref)
+        .bind::<Nullable<SqlUuid>, _>(candidate.based_on_conversation_id)
+        .bind::<Nullable<SqlUuid>, _>(candidate.based_on_thread_id)
         .load(conn)
         .await?;
         for step in &inserted {
@@ -339,7 +374,7 @@ pub struct TimelineItem {
 }
 
 /// Everything about a company, newest first: activities, interactions, tasks, deals, process
-/// steps and logged e-mails.
+/// steps, logged e-mails, and renos's chatbot conversations and e-mail threads.
 pub async fn timeline(
     conn: &mut AsyncPgConnection,
     org_id: Uuid,
@@ -360,6 +395,8 @@ pub async fn timeline(
            UNION ALL SELECT 'process_step', id, created_at, recommendation_text, status \
              FROM process_steps WHERE org_id = $1 AND cvr = $2 \
            UNION ALL SELECT 'email', id, sent_at, subject, direction FROM emails WHERE org_id = $1 AND cvr = $2 \
+           UNION ALL SELECT kind, id, last_at, title, left(messages -> -1 ->> 'text', 200) \
+             FROM communications WHERE org_id = $1 AND cvr = $2 \
          ) items \
          WHERE ($3::text[] IS NULL OR kind = ANY($3)) \
            AND ($4::timestamptz IS NULL OR (at, id) < ($4, $5)) \
@@ -372,5 +409,49 @@ pub async fn timeline(
     .bind::<Nullable<SqlUuid>, _>(before_id)
     .bind::<BigInt, _>(limit)
     .load(conn)
+    .await
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Communication {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = Text)]
+    pub cvr: String,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub title: String,
+    #[diesel(sql_type = Text)]
+    pub channel: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub customer_email: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    pub messages: serde_json::Value,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub message_count: i32,
+    #[diesel(sql_type = Timestamptz)]
+    pub first_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub last_at: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub awaiting_reply: bool,
+}
+
+/// One of the company's conversations or e-mail threads, as renos announced it.
+pub async fn communication(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    cvr: &str,
+    id: Uuid,
+) -> Result<Communication, Error> {
+    diesel::sql_query(
+        "SELECT id, cvr, kind, title, channel, customer_email, messages, message_count, first_at, \
+         last_at, awaiting_reply FROM communications WHERE org_id = $1 AND cvr = $2 AND id = $3",
+    )
+    .bind::<SqlUuid, _>(org_id)
+    .bind::<Text, _>(cvr)
+    .bind::<SqlUuid, _>(id)
+    .get_result(conn)
     .await
 }

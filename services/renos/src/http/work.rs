@@ -262,8 +262,13 @@ pub struct EscalationChanges {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EscalationView {
     id: Uuid,
-    customer_id: Uuid,
+    /// Absent when raised from a message of someone not (yet) a customer.
+    customer_id: Option<Uuid>,
     booking_id: Option<Uuid>,
+    /// The chatbot conversation it was raised from.
+    conversation_id: Option<Uuid>,
+    /// The e-mail thread it was raised from.
+    email_thread_id: Option<Uuid>,
     severity: String,
     description: String,
     owner_id: Option<Uuid>,
@@ -280,6 +285,8 @@ impl From<Escalation> for EscalationView {
             id: e.id,
             customer_id: e.customer_id,
             booking_id: e.booking_id,
+            conversation_id: e.conversation_id,
+            email_thread_id: e.email_thread_id,
             severity: e.severity,
             description: e.description,
             owner_id: e.owner_id,

@@ -139,10 +139,15 @@ pub struct Escalation {
     pub id: Uuid,
     #[diesel(sql_type = Nullable<Text>)]
     pub cvr: Option<String>,
-    #[diesel(sql_type = SqlUuid)]
-    pub customer_id: Uuid,
+    /// Unknown for an escalation raised from a message of someone not yet a customer.
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub customer_id: Option<Uuid>,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     pub booking_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub conversation_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub email_thread_id: Option<Uuid>,
     #[diesel(sql_type = Text)]
     pub severity: String,
     #[diesel(sql_type = Text)]
@@ -159,8 +164,8 @@ pub struct Escalation {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-const ESCALATION: &str = "id, cvr, customer_id, booking_id, severity, description, owner_id, \
-     status, resolution, created_at, resolved_at";
+const ESCALATION: &str = "id, cvr, customer_id, booking_id, conversation_id, email_thread_id, \
+     severity, description, owner_id, status, resolution, created_at, resolved_at";
 
 pub struct NewEscalation<'a> {
     pub scope: &'a Scope,

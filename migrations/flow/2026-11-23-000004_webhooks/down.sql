@@ -1,0 +1,2 @@
+DROP TABLE flow.webhook_deliveries;
+DROP TABLE flow.webhooks;

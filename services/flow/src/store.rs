@@ -1,0 +1,6 @@
+//! Queries of the `flow` schema, on the caller's transaction (whose tenant context Row Level
+//! Security applies); changes write their events to the same transaction's outbox.
+
+pub mod webhooks;
+
+pub type SqlUuid = diesel::sql_types::Uuid;
