@@ -9,6 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tekup_db::{Service, provision};
 
+mod mail;
+
 #[derive(Parser)]
 #[command(name = "tekup", version, about = "Operations on the Tekup platform")]
 struct Cli {
@@ -42,6 +44,21 @@ enum Command {
         #[arg(long = "service")]
         services: Vec<Service>,
     },
+    /// Back-fill e-mails into renos: mbox files, `.eml` files and directories of them (Maildir
+    /// included), sent in batches that renos records as ingest runs. Known messages are counted
+    /// as duplicates, so an interrupted import can simply be run again. Exits with 2 when a
+    /// message could not be ingested (each is printed with its reason).
+    ImportMail {
+        /// renos's address.
+        #[arg(long, env = "TEKUP_RENOS_URL")]
+        renos_url: String,
+        /// An access token of an administrator of the organization (from shared's login).
+        #[arg(long, env = "TEKUP_TOKEN", hide_env_values = true)]
+        token: String,
+        /// mbox files, e-mail files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -53,6 +70,21 @@ async fn main() -> anyhow::Result<()> {
             password_dir,
         } => provision(&admin_url, &database, password_dir.as_deref()).await,
         Command::Migrate { services } => migrate(services).await,
+        Command::ImportMail {
+            renos_url,
+            token,
+            paths,
+        } => {
+            let totals = mail::import(&renos_url, &token, &paths).await?;
+            eprintln!(
+                "imported: {} received, {} ingested, {} already known, {} failed",
+                totals.received, totals.ingested, totals.duplicates, totals.failed
+            );
+            if totals.failed > 0 {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
     }
 }
 

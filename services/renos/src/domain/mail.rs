@@ -167,30 +167,16 @@ fn addresses(address: Option<&Address<'_>>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Splits an mbox file (mboxrd or mboxo: messages after `From ` lines) into raw messages. A
-/// file that does not start with a `From ` line is taken as one message.
+/// Splits an mbox file (messages after `From ` lines; mboxrd's `>From ` quoting undone) into
+/// raw messages. A file that does not start with a `From ` line is taken as one message.
 pub fn split_mbox(data: &[u8]) -> Vec<Vec<u8>> {
     if !data.starts_with(b"From ") {
         return vec![data.to_vec()];
     }
     mail_parser::mailbox::mbox::MessageIterator::new(data)
         .filter_map(Result::ok)
-        .map(|message| unescape_from(message.contents()))
+        .map(|message| message.unwrap_contents())
         .collect()
-}
-
-/// mboxrd escapes body lines starting with `From ` as `>From `; undo one level.
-fn unescape_from(contents: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(contents.len());
-    for line in contents.split_inclusive(|b| *b == b'\n') {
-        let quoted = line.iter().take_while(|b| **b == b'>').count();
-        if quoted > 0 && line[quoted..].starts_with(b"From ") {
-            out.extend_from_slice(&line[1..]);
-        } else {
-            out.extend_from_slice(line);
-        }
-    }
-    out
 }
 
 /// The subject without reply and forward prefixes (English and Danish: Re, Fw, Fwd, SV, VS,
@@ -347,11 +333,11 @@ References: <0@b.dk> <1@b.dk>\r\nSubject: SV: x\r\n\r\nok";
 
     #[test]
     fn mbox_files_split_into_messages() {
-        let mbox = b"From a@b.dk Mon Nov 16 09:00:00 2026\nFrom: a@b.dk\nSubject: 1\n\none\n>From here\n\n\
+        let mbox = b"From a@b.dk Mon Nov 16 09:00:00 2026\nFrom: a@b.dk\nSubject: 1\n\none\n>From here\n>>From there\n\n\
 From c@d.dk Mon Nov 16 10:00:00 2026\nFrom: c@d.dk\nSubject: 2\n\ntwo\n";
         let messages = split_mbox(mbox);
         assert_eq!(messages.len(), 2);
-        assert!(String::from_utf8_lossy(&messages[0]).contains("\nFrom here"));
+        assert!(String::from_utf8_lossy(&messages[0]).contains("\nFrom here\n>From there\n"));
         assert_eq!(parse(&messages[1]).unwrap().subject, "2");
     }
 }
