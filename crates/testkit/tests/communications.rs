@@ -826,13 +826,27 @@ async fn webhooks_refuse_what_is_not_signed_and_store_nothing() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     let (status, _) = deliver(
         &world.flow,
-        &format!("{chat_path}?token={token}"),
+        // The token travels URL-encoded (base64 holds `+`, `/` and `=`).
+        &format!(
+            "{chat_path}?token={}",
+            token
+                .replace('+', "%2B")
+                .replace('/', "%2F")
+                .replace('=', "%3D")
+        ),
         "application/json",
         &[],
         b"not json",
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // WotNot's check of a saved endpoint: its token, no events; the token comes back.
+    let (status, echoed) =
+        deliver(&world.flow, &chat_path, "application/json", &bearer, b"{}").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(echoed, Value::String(token.clone()));
+    let (status, _) = deliver(&world.flow, &chat_path, "application/json", &[], b"{}").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "only to whoever holds it");
     assert_eq!(
         world
             .count("SELECT count(*) AS n FROM flow.webhook_deliveries")

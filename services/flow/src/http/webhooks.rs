@@ -211,10 +211,12 @@ pub struct Receipt {
 }
 
 /// Receive a delivery (no user token: the sender authenticates with the webhook's secret).
+/// WotNot's check of a new endpoint (its token, no events) is answered with the token.
 #[utoipa::path(post, path = "/v1/hooks/{id}", tag = "webhooks",
     params(("id" = Uuid, Path)),
     request_body(content = String, description = "wotnot: {\"events\":[...]} (JSON); email: message/rfc822; standard: any", content_type = "application/octet-stream"),
     responses((status = 202, body = Receipt),
+              (status = 200, description = "WotNot's endpoint check: the token", body = String, content_type = "text/plain"),
               (status = 401, body = Problem, content_type = "application/problem+json"),
               (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 413, body = Problem, content_type = "application/problem+json"),
@@ -237,6 +239,13 @@ pub async fn receive(
     }
     let content_type = media_type(&req);
     let dedupe_key = authenticate(&req, &webhook, &body)?;
+    if webhook.format == "wotnot" && is_endpoint_check(&body) {
+        // WotNot checks a new endpoint with a request that carries no events and expects its
+        // token back with 200 OK; nothing is stored.
+        return Ok(HttpResponse::Ok()
+            .content_type("text/plain")
+            .body(webhook.secret.clone()));
+    }
     accept(&webhook, &content_type, &body)?;
     let headers = kept_headers(&req);
 
@@ -322,6 +331,13 @@ fn authenticate(req: &HttpRequest, webhook: &Webhook, body: &[u8]) -> Result<Str
 #[derive(Deserialize)]
 struct TokenQuery {
     token: Option<String>,
+}
+
+/// An authenticated WotNot request without events: its check of a newly saved endpoint.
+fn is_endpoint_check(body: &[u8]) -> bool {
+    body.iter().all(u8::is_ascii_whitespace)
+        || serde_json::from_slice::<serde_json::Value>(body)
+            .is_ok_and(|v| v.is_object() && v.get("events").is_none())
 }
 
 /// What each format must look like to be worth storing.
