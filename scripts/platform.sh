@@ -296,6 +296,11 @@ run_platform() {
   if [[ ! -f $signing_file ]]; then
     (umask 077; head -c 32 /dev/urandom | base64 >"$signing_file")
   fi
+  # billy's key for Billy.dk tokens at rest, kept so stored tokens stay readable.
+  local billy_key_file=$RUN_STATE/secrets/billy-token-key
+  if [[ ! -f $billy_key_file ]]; then
+    (umask 077; head -c 32 /dev/urandom | base64 >"$billy_key_file")
+  fi
   for service in "${SERVICES[@]}"; do
     local pidfile=$RUN_STATE/$service.pid
     if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
@@ -312,6 +317,7 @@ run_platform() {
       $([[ $service == shared ]] && echo "TEKUP__SHARED__APP__ADMIN_TOKEN=$(cat "$token_file")") \
       $([[ $service == shared ]] && echo "TEKUP__SHARED__APP__JWT__SIGNING_KEY=$(cat "$signing_file")") \
       $([[ $service == vault ]] && echo "TEKUP__VAULT__APP__EMBEDDER__MODEL_DIR=$MODEL_DIR") \
+      $([[ $service == billy ]] && echo "TEKUP__BILLY__APP__TOKEN_KEY=$(cat "$billy_key_file")") \
       "TEKUP__${upper}__AUTH__JWKS_URL=http://127.0.0.1:$(service_port shared)/.well-known/jwks.json" \
       setsid "$bin/$service" >>"$RUN_STATE/logs/$service.log" 2>&1 </dev/null &
     echo $! >"$pidfile"

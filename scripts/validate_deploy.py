@@ -19,6 +19,8 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICES = ["vault", "billy", "renos", "crm", "flow", "shared"]
+# Services that call a third party's API over HTTPS outside the cluster (billy: Billy.dk).
+EXTERNAL_HTTPS = {"billy"}
 BIN = os.path.dirname(sys.executable)
 
 
@@ -176,12 +178,19 @@ def check_policies(target, documents, report):
                         report.fail(target, f"{where}: {env['name']} is a literal, not a secret reference")
         policy = by_kind.get("NetworkPolicy", {}).get(name)
         if policy is not None:
+            egress = policy["spec"].get("egress", [])
             allowed = {
-                peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
-                for rule in policy["spec"].get("egress", [])
+                "https" if "ipBlock" in peer and rule.get("ports") == [{"protocol": "TCP", "port": 443}]
+                else peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                for rule in egress
                 for peer in rule.get("to", [])
             }
+            for rule in egress:
+                # A rule without peers reaches everything on its ports: only DNS may be that open.
+                if not rule.get("to") and any(p.get("port") != 53 for p in rule.get("ports", [{}])):
+                    report.fail(target, f"{name} may reach anything on {rule.get('ports')}")
             expected = {"postgres", "kafka", "otel-collector"} | ({"shared"} if name != "shared" else set())
+            expected |= {"https"} if name in EXTERNAL_HTTPS else set()
             if allowed - expected:
                 report.fail(target, f"{name} may reach {sorted(allowed - expected)}")
             if expected - allowed:

@@ -25,6 +25,7 @@ const TOPICS: &[(&str, &str)] = &[
     ("renos", "conversation"),
     ("renos", "email_thread"),
     ("billy", "invoice"),
+    ("billy", "contact"),
     ("flow", "webhook"),
     ("flow", "gdpr"),
     ("vault", "document"),

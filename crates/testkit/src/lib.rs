@@ -207,9 +207,11 @@ pub struct TestApp {
     pub url: String,
     pub client: reqwest::Client,
     pub db: Arc<TestDb>,
-    handle: actix_web_handle::Handle,
+    /// The in-process server; `None` for a service running elsewhere (its own binary).
+    handle: Option<actix_web_handle::Handle>,
 }
 
+pub mod fake_billy;
 pub mod fake_openai;
 pub mod identity;
 
@@ -238,7 +240,20 @@ impl TestApp {
 
     /// Whether the server task is still running.
     pub fn is_running(&self) -> bool {
-        !self.handle.0.is_finished()
+        self.handle.as_ref().is_some_and(|h| !h.0.is_finished())
+    }
+
+    /// A service running outside this process (e.g. its binary, started by the test) at `url`.
+    pub fn remote(url: &str, db: Arc<TestDb>) -> Self {
+        Self {
+            url: url.to_owned(),
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+            db,
+            handle: None,
+        }
     }
 }
 
@@ -249,18 +264,14 @@ pub async fn spawn_app<S: ServiceApp>(overrides: &[(&str, &str)]) -> anyhow::Res
     spawn_app_on::<S>(db, overrides).await
 }
 
-/// Starts service `S` on an existing test database, which several services may share (each
-/// in its own schema) to exchange events.
-pub async fn spawn_app_on<S: ServiceApp>(
-    db: Arc<TestDb>,
-    overrides: &[(&str, &str)],
-) -> anyhow::Result<TestApp> {
-    tekup_runtime::telemetry::init_for_tests();
-    let prefix = format!("TEKUP__{}__", S::SERVICE.name().to_uppercase());
+/// The environment a test instance of `service` runs with on `db` (its schema, the test
+/// broker, port 0): for [`spawn_app_on`], and for running a service's binary.
+pub fn service_env(db: &TestDb, service: Service) -> HashMap<String, String> {
+    let prefix = format!("TEKUP__{}__", service.name().to_uppercase());
     let mut env = HashMap::from([
         (format!("{prefix}HTTP__PORT"), "0".to_owned()),
         (format!("{prefix}HTTP__WORKERS"), "2".to_owned()),
-        (format!("{prefix}DATABASE__URL"), db.url(S::SERVICE)),
+        (format!("{prefix}DATABASE__URL"), db.url(service)),
         (format!("{prefix}DATABASE__POOL_SIZE"), "4".to_owned()),
     ]);
     let events = db.events();
@@ -284,7 +295,7 @@ pub async fn spawn_app_on<S: ServiceApp>(
             env.insert(format!("{prefix}EVENTS__{key}"), value);
         }
     }
-    if S::SERVICE == Service::Vault {
+    if service == Service::Vault {
         // vault's local embedding model, installed by `make test`; the indexer polls often.
         if let Ok(dir) = std::env::var("TEKUP_TEST_MODEL_DIR") {
             env.insert(format!("{prefix}APP__EMBEDDER__MODEL_DIR"), dir);
@@ -294,6 +305,18 @@ pub async fn spawn_app_on<S: ServiceApp>(
             "50".to_owned(),
         );
     }
+    env
+}
+
+/// Starts service `S` on an existing test database, which several services may share (each
+/// in its own schema) to exchange events.
+pub async fn spawn_app_on<S: ServiceApp>(
+    db: Arc<TestDb>,
+    overrides: &[(&str, &str)],
+) -> anyhow::Result<TestApp> {
+    tekup_runtime::telemetry::init_for_tests();
+    let prefix = format!("TEKUP__{}__", S::SERVICE.name().to_uppercase());
+    let mut env = service_env(&db, S::SERVICE);
     for (key, value) in overrides {
         env.insert(format!("{prefix}{key}"), (*value).to_owned());
     }
@@ -311,7 +334,7 @@ pub async fn spawn_app_on<S: ServiceApp>(
         url,
         client,
         db,
-        handle,
+        handle: Some(handle),
     })
 }
 

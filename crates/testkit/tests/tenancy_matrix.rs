@@ -122,9 +122,22 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
     let vault = spawn_app_on::<vault::Vault>(Arc::clone(&db), &[("AUTH__JWKS_URL", &jwks)])
         .await
         .unwrap();
-    let _billy = spawn_app_on::<billy::Billy>(Arc::clone(&db), &[])
-        .await
-        .unwrap();
+    let fake_billy = tekup_testkit::fake_billy::FakeBilly::start().await.unwrap();
+    let billy = spawn_app_on::<billy::Billy>(
+        Arc::clone(&db),
+        &[
+            ("AUTH__JWKS_URL", &jwks),
+            (
+                "APP__TOKEN_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
+            ("APP__API__BASE_URL", &fake_billy.base_url),
+            ("APP__PUSH__POLL_INTERVAL_MS", "50"),
+            ("APP__SYNC__ENABLED", "false"),
+        ],
+    )
+    .await
+    .unwrap();
     let renos = spawn_app_on::<renos::Renos>(Arc::clone(&db), &[("AUTH__JWKS_URL", &jwks)])
         .await
         .unwrap();
@@ -132,6 +145,7 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
         .await
         .unwrap();
     let apps = Apps {
+        billy: &billy,
         shared: &shared,
         crm: &crm,
         vault: &vault,
@@ -140,8 +154,8 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
     };
 
     // Grants reach crm by event: wait for the projection before seeding crm rows.
-    let (org_a, admin_a) = seed_when_ready(&db, &apps, "Org A ApS", "a@a.dk").await;
-    let (org_b, _admin_b) = seed_when_ready(&db, &apps, "Org B ApS", "b@b.dk").await;
+    let (org_a, admin_a, token_a) = seed_when_ready(&db, &apps, "Org A ApS", "a@a.dk").await;
+    let (org_b, _admin_b, token_b) = seed_when_ready(&db, &apps, "Org B ApS", "b@b.dk").await;
     // Chatbot conversations travel flow → renos → crm by event.
     for (service, table) in [
         (Service::Renos, "chat_messages"),
@@ -151,6 +165,10 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
         ),
         (Service::Crm, "communications"),
         (Service::Crm, "similar_items"),
+        (
+            Service::Billy,
+            "invoice_pushes WHERE status = 'synced' AND org_id",
+        ),
     ] {
         let pool = db.pool(service).unwrap();
         let query = format!(
@@ -170,6 +188,10 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
             },
         )
         .await;
+    }
+    // Billy.dk read back into billy's caches for both (the governance tables fill on the way).
+    for token in [&token_a, &token_b] {
+        call(&billy, Method::POST, "/v1/billy/sync", token, Value::Null).await;
     }
 
     let mut checked = Vec::new();
@@ -307,6 +329,13 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
         "crm.communications",
         "flow.webhooks",
         "flow.webhook_deliveries",
+        "billy.cached_invoices",
+        "billy.cached_customers",
+        "billy.cached_products",
+        "billy.invoice_pushes",
+        "billy.audit_logs",
+        "billy.usage_metrics",
+        "billy.rate_limits",
     ] {
         assert!(
             checked.iter().any(|c| c == expected),
@@ -321,6 +350,7 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
 }
 
 struct Apps<'a> {
+    billy: &'a TestApp,
     shared: &'a TestApp,
     crm: &'a TestApp,
     vault: &'a TestApp,
@@ -330,8 +360,15 @@ struct Apps<'a> {
 
 /// Seeds an organization in shared, waits until crm holds its admin's grant, then seeds crm,
 /// vault, renos and flow.
-async fn seed_when_ready(db: &TestDb, apps: &Apps<'_>, name: &str, email: &str) -> (Uuid, Uuid) {
+/// Returns the organization, its admin and the admin's token.
+async fn seed_when_ready(
+    db: &TestDb,
+    apps: &Apps<'_>,
+    name: &str,
+    email: &str,
+) -> (Uuid, Uuid, String) {
     let Apps {
+        billy,
         shared,
         crm,
         vault,
@@ -339,6 +376,15 @@ async fn seed_when_ready(db: &TestDb, apps: &Apps<'_>, name: &str, email: &str) 
         flow,
     } = apps;
     let (org, user, token) = seed_shared_only(shared, name, email).await;
+    // Billy.dk connected first, so that the invoice renos issues is put into it.
+    call(
+        billy,
+        Method::PUT,
+        "/v1/billy/connection",
+        &token,
+        json!({"access_token": tekup_testkit::fake_billy::TOKEN}),
+    )
+    .await;
     let pool = db.pool(Service::Crm).unwrap();
     let query = format!(
         "SELECT count(*) AS n FROM access_grants WHERE user_id = '{user}' AND org_id = '{org}'"
@@ -352,7 +398,7 @@ async fn seed_when_ready(db: &TestDb, apps: &Apps<'_>, name: &str, email: &str) 
     seed_vault(vault, &token).await;
     seed_renos(renos, &token).await;
     seed_communications(flow, renos, &token).await;
-    (org, user)
+    (org, user, token)
 }
 
 /// A label, a template, an e-mail that gets a suggested answer, and a chatbot conversation

@@ -56,6 +56,19 @@ impl tekup_events::Handler for InvoiceSync {
         use diesel_async::RunQueryDsl;
         use tekup_events::HandleError;
         Box::pin(async move {
+            if let Some(failed) = event.decoded::<tekup_proto::billy::v1::InvoiceSyncFailed>()? {
+                let id = HandleError::uuid("invoice_id", &failed.invoice_id)?;
+                diesel::sql_query(
+                    "UPDATE renos.invoices SET billy_sync_error = $2 \
+                     WHERE id = $1 AND org_id::text = $3 AND synced_at IS NULL",
+                )
+                .bind::<diesel::sql_types::Uuid, _>(id)
+                .bind::<diesel::sql_types::Text, _>(&failed.reason)
+                .bind::<diesel::sql_types::Text, _>(&failed.org_id)
+                .execute(conn)
+                .await?;
+                return Ok(());
+            }
             let Some(synced) = event.decoded::<tekup_proto::billy::v1::InvoiceSynced>()? else {
                 return Ok(());
             };
@@ -67,7 +80,7 @@ impl tekup_events::Handler for InvoiceSync {
                 .unwrap_or_else(chrono::Utc::now);
             // An invoice of another organization, or unknown here, is left alone.
             diesel::sql_query(
-                "UPDATE renos.invoices SET billy_id = $2, synced_at = $3, \
+                "UPDATE renos.invoices SET billy_id = $2, synced_at = $3, billy_sync_error = NULL, \
                  status = CASE WHEN $4 AND status = 'issued' THEN 'paid' ELSE status END, \
                  paid_at = CASE WHEN $4 AND status = 'issued' THEN $3 ELSE paid_at END \
                  WHERE id = $1 AND org_id::text = $5",

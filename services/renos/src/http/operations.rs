@@ -475,6 +475,8 @@ pub struct InvoiceView {
     /// Billy.dk's id, once billy synced the invoice.
     billy_id: Option<String>,
     synced_at: Option<DateTime<Utc>>,
+    /// Why billy could not put the invoice into Billy.dk (until it does).
+    billy_sync_error: Option<String>,
     lines: Vec<LineView>,
 }
 
@@ -493,6 +495,7 @@ fn invoice_view(i: Invoice, lines: Vec<Line>) -> InvoiceView {
         paid_at: i.paid_at,
         billy_id: i.billy_id,
         synced_at: i.synced_at,
+        billy_sync_error: i.billy_sync_error,
         lines: lines.into_iter().map(LineView::from).collect(),
     }
 }

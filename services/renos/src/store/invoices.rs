@@ -44,10 +44,12 @@ pub struct Invoice {
     pub billy_id: Option<String>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     pub synced_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub billy_sync_error: Option<String>,
 }
 
 const INVOICE: &str = "id, org_id, cvr, customer_id, number, status, net_ore, vat_ore, total_ore, \
-     labour_ore, issued_at, due_date, paid_at, billy_id, synced_at";
+     labour_ore, issued_at, due_date, paid_at, billy_id, synced_at, billy_sync_error";
 
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Line {

@@ -1,0 +1,1 @@
+ALTER TABLE renos.invoices DROP COLUMN billy_sync_error;
