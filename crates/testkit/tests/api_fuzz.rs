@@ -59,7 +59,16 @@ async fn no_operation_of_any_service_answers_a_server_error() {
     let renos = spawn_app_on::<renos::Renos>(Arc::clone(&db), &auth)
         .await
         .unwrap();
-    let billy = spawn_app_on::<billy::Billy>(Arc::clone(&db), &auth)
+    // billy as deployed: a token key, and Billy.dk (its local fake) to talk to.
+    let fake_billy = tekup_testkit::fake_billy::FakeBilly::start().await.unwrap();
+    let mut billy_settings = auth.to_vec();
+    billy_settings.push((
+        "APP__TOKEN_KEY",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    ));
+    billy_settings.push(("APP__API__BASE_URL", &fake_billy.base_url));
+    billy_settings.push(("APP__SYNC__ENABLED", "false"));
+    let billy = spawn_app_on::<billy::Billy>(Arc::clone(&db), &billy_settings)
         .await
         .unwrap();
     let flow = spawn_app_on::<flow::Flow>(Arc::clone(&db), &auth)

@@ -25,17 +25,26 @@ struct Row {
     trace_id: Option<String>,
 }
 
+/// The organization as `service` projected it, read as the service itself (billy keeps
+/// its organizations' Billy.dk connections there, behind Row Level Security).
 async fn projected(db: &TestDb, service: Service, org: &str) -> Option<Row> {
     let pool = db.pool(service).unwrap();
     let mut conn = pool.get().await.unwrap();
-    diesel::sql_query(
-        "SELECT o.name, i.trace_id FROM organizations o \
-         LEFT JOIN inbox i ON i.consumer = 'organizations' AND i.event_type = $2 \
-         WHERE o.id = $1::uuid ORDER BY i.processed_at DESC LIMIT 1",
+    diesel_async::AsyncConnection::transaction::<_, diesel::result::Error, _>(
+        &mut *conn,
+        async |conn| {
+            tekup_db::tenancy::enter(conn, &tekup_db::tenancy::Context::System).await?;
+            diesel::sql_query(
+                "SELECT o.name, i.trace_id FROM organizations o \
+                 LEFT JOIN inbox i ON i.consumer = 'organizations' AND i.event_type = $2 \
+                 WHERE o.id = $1::uuid ORDER BY i.processed_at DESC LIMIT 1",
+            )
+            .bind::<Text, _>(org)
+            .bind::<Text, _>("tekup.shared.v1.OrganizationRenamed")
+            .get_result(conn)
+            .await
+        },
     )
-    .bind::<Text, _>(org)
-    .bind::<Text, _>("tekup.shared.v1.OrganizationRenamed")
-    .get_result(&mut conn)
     .await
     .ok()
 }

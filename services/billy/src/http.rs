@@ -139,10 +139,11 @@ pub async fn connect(
     principal.require_admin()?;
     let body = body.into_inner();
     let token = body.access_token.expose_secret().trim().to_owned();
-    if token.is_empty() || token.len() > 500 {
+    // It travels in a header: visible ASCII only.
+    if token.is_empty() || token.len() > 500 || !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Problem::validation(vec![FieldError::new(
             "access_token",
-            "must be a Billy.dk access token",
+            "must be a Billy.dk access token (1 to 500 visible ASCII characters)",
         )]));
     }
     let cipher = state.cipher.as_ref().ok_or_else(|| {
