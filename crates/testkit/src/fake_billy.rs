@@ -59,6 +59,7 @@ impl FakeBilly {
                 .app_data(data.clone())
                 .app_data(web::JsonConfig::default().limit(10 << 20))
                 .route("/v2/organization", web::get().to(organization))
+                .route("/v2/user", web::get().to(user))
                 .route("/v2/{resource}", web::get().to(list))
                 .route("/v2/{resource}", web::post().to(create))
         })
@@ -178,6 +179,14 @@ async fn organization(req: HttpRequest, inner: Shared) -> HttpResponse {
     }
     HttpResponse::Ok().json(json!({"meta": {"statusCode": 200, "success": true},
         "organization": {"id": "org-fake", "name": "Rendetalje ApS (Billy)", "baseCurrencyId": "DKK"}}))
+}
+
+async fn user(req: HttpRequest, inner: Shared) -> HttpResponse {
+    if let Err(response) = admit(&req, &inner, "user") {
+        return *response;
+    }
+    HttpResponse::Ok().json(json!({"meta": {"statusCode": 200, "success": true},
+        "user": {"id": "u-fake", "name": "Bogholder Birthe", "email": "birthe@rendetalje.dk"}}))
 }
 
 async fn list(

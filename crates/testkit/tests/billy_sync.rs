@@ -196,6 +196,13 @@ async fn an_issued_invoice_appears_once_in_billy_even_when_the_answer_is_lost() 
     assert_eq!(connection["connected"], true);
     assert_eq!(connection["billy_organization_id"], "org-fake");
     assert!(connection.get("access_token").is_none());
+    assert_eq!(
+        world
+            .count("SELECT count(*) AS n FROM billy.users WHERE email = 'birthe@rendetalje.dk'")
+            .await,
+        1,
+        "whose Billy.dk account the token is"
+    );
 
     // Billy.dk carries out the first create but its answer comes after billy's timeout.
     world.fault(

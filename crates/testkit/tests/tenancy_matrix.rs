@@ -336,6 +336,7 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
         "billy.audit_logs",
         "billy.usage_metrics",
         "billy.rate_limits",
+        "billy.users",
     ] {
         assert!(
             checked.iter().any(|c| c == expected),

@@ -174,6 +174,15 @@ pub async fn connect(
         .and_then(Value::as_str)
         .unwrap_or("Billy.dk")
         .to_owned();
+    // Whose account the token is (Billy's `GET /user`); informative, so a failure is no reason
+    // to refuse the connection.
+    let user = match session.get("get user", "/user").await {
+        Ok(answer) => answer.get("user").cloned(),
+        Err(err) => {
+            tracing::warn!(error = %err, "Billy.dk did not say whose token this is");
+            None
+        }
+    };
     let sealed = cipher
         .seal(principal.org_id, &token)
         .map_err(|err| Problem::internal(&err))?;
@@ -190,6 +199,19 @@ pub async fn connect(
             },
         )
         .await?;
+        if let Some(user) = &user
+            && let Some(id) = user.get("id").and_then(Value::as_str)
+        {
+            store::seen_user(
+                conn,
+                principal.org_id,
+                id,
+                user.get("name").and_then(Value::as_str).unwrap_or(""),
+                user.get("email").and_then(Value::as_str),
+                principal.user_id,
+            )
+            .await?;
+        }
         Ok::<_, Problem>(store::connection(conn, principal.org_id).await?)
     })?;
     tracing::info!(org = %principal.org_id, billy_organization = billy_id, "Billy.dk connected");

@@ -112,6 +112,31 @@ pub async fn connect(conn: &mut AsyncPgConnection, new: NewConnection<'_>) -> Re
     Ok(())
 }
 
+/// Records the Billy.dk user a connected token belongs to.
+pub async fn seen_user(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    billy_user_id: &str,
+    name: &str,
+    email: Option<&str>,
+    by: Uuid,
+) -> Result<(), Error> {
+    diesel::sql_query(
+        "INSERT INTO billy.users (org_id, billy_user_id, name, email, connected_by) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, billy_user_id) DO UPDATE \
+         SET name = EXCLUDED.name, email = EXCLUDED.email, connected_by = EXCLUDED.connected_by, \
+             seen_at = now()",
+    )
+    .bind::<SqlUuid, _>(org_id)
+    .bind::<Text, _>(billy_user_id)
+    .bind::<Text, _>(name)
+    .bind::<Nullable<Text>, _>(email)
+    .bind::<SqlUuid, _>(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Forgets the token; returns whether the organization was connected.
 pub async fn disconnect(conn: &mut AsyncPgConnection, org_id: Uuid) -> Result<bool, Error> {
     let rows = diesel::sql_query(
