@@ -3,7 +3,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 PLATFORM := scripts/platform.sh
 
-.PHONY: help run down clean status test fuzz bench-events bench-vault lint validate-deploy fmt install
+.PHONY: help run down clean status test fuzz bench bench-events bench-vault lint validate-deploy fmt install
 
 help: ## list the verbs
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ test: ## run every test against its own PostgreSQL and broker, then tear them do
 
 fuzz: ## schemathesis against every service's OpenAPI document, as users of two orgs (thorough)
 	@bash $(PLATFORM) fuzz
+
+bench: ## crm's HTTP path vs the same SQL replayed vs pgbench -S: read, list, create; RSS per service
+	@bash $(PLATFORM) bench
 
 bench-events: ## event backbone vs the raw broker: throughput and latency, side by side
 	@bash $(PLATFORM) bench-events

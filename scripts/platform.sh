@@ -11,6 +11,8 @@
 #   platform.sh bench-events       isolated infrastructure, the event backbone benchmark
 #   platform.sh fuzz               isolated infrastructure, schemathesis against every service (thorough)
 #   platform.sh bench-vault [N]    isolated infrastructure, vector search over N vectors (100000)
+#   platform.sh bench              isolated infrastructure, every service's release binary: crm's
+#                                  HTTP path vs replayed SQL vs pgbench -S, side by side
 #   platform.sh validate-deploy    validate docker-compose.yml, the Dockerfile and deploy/k8s
 #
 # Environment (all optional):
@@ -414,5 +416,9 @@ case ${1:-} in
   bench-events) shift; with_isolated_infra cargo run --release --quiet -p tekup-bench --bin bench-events "$@" ;;
   fuzz) shift; TEKUP_FUZZ_EXAMPLES=${TEKUP_FUZZ_EXAMPLES:-50} with_isolated_infra run_tests -E 'binary(api_fuzz)' --no-capture "$@" ;;
   bench-vault) shift; with_isolated_infra cargo run --release --quiet -p tekup-bench --bin bench-vault "$@" ;;
+  bench) shift
+    cargo build --release --quiet -p shared -p crm -p billy -p renos -p flow -p vault
+    cargo build --release --quiet -p tekup-bench --bin bench-api
+    TEKUP_BENCH_BIN_DIR=$REPO/target/release with_isolated_infra "$REPO/target/release/bench-api" "$@" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -261,6 +261,18 @@ async fn grants_decide_who_reads_and_who_writes_a_companys_crm_data() {
                 .0,
             StatusCode::NOT_FOUND
         );
+        assert_eq!(
+            world
+                .crm(
+                    Method::GET,
+                    &format!("/v1/companies/{CVR}/contacts/{contact_id}"),
+                    token,
+                    None
+                )
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
         let (_, page) = world.crm(Method::GET, "/v1/companies", token, None).await;
         assert_eq!(page["items"], json!([]));
         let (status, _) = world
@@ -273,6 +285,27 @@ async fn grants_decide_who_reads_and_who_writes_a_companys_crm_data() {
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
+
+    // The reader reads one contact; an unknown id is 404.
+    let (status, one) = world
+        .crm(
+            Method::GET,
+            &format!("/v1/companies/{CVR}/contacts/{contact_id}"),
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one["id"], contact_id.as_str());
+    let (status, _) = world
+        .crm(
+            Method::GET,
+            &format!("/v1/companies/{CVR}/contacts/{}", uuid::Uuid::now_v7()),
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     // The writer changes and deletes; the org admin sees everything without a grant.
     let (status, changed) = world

@@ -45,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/{cvr}", web::delete().to(companies::delete))
                 .route("/{cvr}/contacts", web::get().to(contacts::list))
                 .route("/{cvr}/contacts", web::post().to(contacts::create))
+                .route("/{cvr}/contacts/{id}", web::get().to(contacts::get))
                 .route("/{cvr}/contacts/{id}", web::patch().to(contacts::update))
                 .route("/{cvr}/contacts/{id}", web::delete().to(contacts::delete))
                 .route("/{cvr}/deals", web::get().to(deals::list))
@@ -85,7 +86,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     info(description = "The CRM: companies by CVR, contacts, pipeline, activities, customer insights and next-step recommendations."),
     paths(
         companies::list, companies::get, companies::put, companies::delete,
-        contacts::list, contacts::create, contacts::update, contacts::delete,
+        contacts::list, contacts::create, contacts::get, contacts::update, contacts::delete,
         deals::pipeline, deals::set_pipeline, deals::list, deals::create, deals::get, deals::update,
         deals::delete,
         activities::record, activities::list, activities::add_task, activities::tasks,

@@ -198,6 +198,26 @@ pub async fn create(
     Ok(HttpResponse::Created().json(ContactView::from(contact)))
 }
 
+/// One contact (read access).
+#[utoipa::path(get, path = "/v1/companies/{cvr}/contacts/{id}", tag = "contacts", security(("user" = [])),
+    responses((status = 200, body = ContactView),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get(
+    principal: Principal,
+    pool: web::Data<Pool>,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, Problem> {
+    let (cvr_text, id) = path.into_inner();
+    let cvr = cvr("cvr", &cvr_text)?;
+    let contact = in_context!(&pool, principal.context(), |conn| {
+        require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+        contacts::find(conn, principal.org_id, cvr.as_str(), id)
+            .await
+            .map_err(tekup_runtime::problem::not_found("such contact"))
+    })?;
+    Ok(HttpResponse::Ok().json(ContactView::from(contact)))
+}
+
 /// Change a contact (write access).
 #[utoipa::path(patch, path = "/v1/companies/{cvr}/contacts/{id}", tag = "contacts", security(("user" = [])),
     request_body = ContactChanges,

@@ -57,6 +57,22 @@ async fn announce(
     Ok(())
 }
 
+/// One contact of company `cvr`.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    cvr: &str,
+    id: Uuid,
+) -> Result<Contact, Error> {
+    contacts::table
+        .filter(contacts::id.eq(id))
+        .filter(contacts::org_id.eq(org_id))
+        .filter(contacts::cvr.eq(cvr))
+        .select(Contact::as_select())
+        .first(conn)
+        .await
+}
+
 pub async fn create(
     conn: &mut AsyncPgConnection,
     org_id: Uuid,

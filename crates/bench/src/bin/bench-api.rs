@@ -1,0 +1,828 @@
+//! Our HTTP path against the database's own ceiling, side by side in one run, on one isolated
+//! platform (`make bench`): every service runs as its release binary (so its memory can be
+//! read), crm holds 100 000 contacts over 4 organizations and 100 companies, and at one client
+//! concurrency three request kinds are measured three ways:
+//!
+//! - **raw**: `pgbench -S` (select by primary key, prepared) on pgbench's own table — the
+//!   machine's ceiling;
+//! - **replay**: pgbench running exactly the statements crm issued for one such request
+//!   (captured from PostgreSQL's `log_statement` as crm's role: tenant settings, the RLS-filtered
+//!   queries, the outbox insert, commit), as crm's role;
+//! - **http**: the request through crm (JWT verification, RLS transaction, diesel-async) with
+//!   keep-alive connections, from a load generator in this binary.
+//!
+//! Request kinds: read one contact by id, list one page (50) of a company's contacts, create one
+//! contact (row + outbox row in one transaction). Printed as a table and written to
+//! `target/bench/api.json`, with each service's resident memory idle and crm's under load.
+#![allow(clippy::print_stdout, clippy::cast_precision_loss)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use serde::Serialize;
+use serde_json::json;
+use tekup_bench::Latency;
+use tekup_db::Service;
+use tekup_testkit::identity::{Identity, OPERATOR};
+use tekup_testkit::{TestApp, TestDb, service_env};
+
+const ORGS: usize = 4;
+const COMPANIES_PER_ORG: usize = 25;
+const CONTACTS: usize = 100_000;
+const CLIENTS: usize = 16;
+const SECONDS: u64 = 10;
+
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+/// A service running as its binary.
+struct Running {
+    service: Service,
+    child: Child,
+    url: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    /// Resident memory, MiB.
+    fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn start(db: &TestDb, service: Service, extra: &[(&str, String)]) -> anyhow::Result<Running> {
+    let bin = PathBuf::from(std::env::var("TEKUP_BENCH_BIN_DIR").context("TEKUP_BENCH_BIN_DIR")?)
+        .join(service.name());
+    let port = free_port()?;
+    let prefix = format!("TEKUP__{}__", service.name().to_uppercase());
+    let mut env = service_env(db, service);
+    env.insert(format!("{prefix}HTTP__PORT"), port.to_string());
+    env.insert(format!("{prefix}HTTP__WORKERS"), "2".into());
+    env.insert(format!("{prefix}DATABASE__POOL_SIZE"), CLIENTS.to_string());
+    env.insert(format!("{prefix}TELEMETRY__LOG_FILTER"), "warn".into());
+    for (key, value) in extra {
+        env.insert(format!("{prefix}{key}"), value.clone());
+    }
+    let child = Command::new(&bin)
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let running = Running {
+        service,
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if client
+            .get(format!("{}/readyz", running.url))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(running);
+        }
+        if Instant::now() > deadline {
+            bail!("{service} did not become ready");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A valid CVR number (checksum) for company `i`.
+fn cvr(i: usize) -> String {
+    let weights = [2, 7, 6, 5, 4, 3, 2, 1];
+    (10_000_000 + i * 97..)
+        .map(|n| n.to_string())
+        .find(|s| {
+            s.bytes()
+                .zip(weights)
+                .map(|(b, w)| usize::from(b - b'0') * w)
+                .sum::<usize>()
+                % 11
+                == 0
+        })
+        .unwrap_or_default()
+}
+
+/// The deterministic id of contact `n`, which SQL computes the same way
+/// ([`CONTACT_ID_SQL`]), so pgbench and the load generator name the same records.
+fn contact_id(n: usize) -> uuid::Uuid {
+    uuid::Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | n as u128)
+}
+
+/// `contact_id(:n * 100)` in SQL (contacts 0, 100, 200, ... are company 0's of org 0).
+const CONTACT_ID_SQL: &str =
+    "('00000000-0000-4000-8000-' || lpad(to_hex(:n * 100), 12, '0'))::uuid";
+
+#[derive(Debug, Clone, Serialize)]
+struct Figures {
+    throughput_per_s: f64,
+    latency: Latency,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Kind {
+    kind: &'static str,
+    replay: Figures,
+    http: Figures,
+    http_over_replay: f64,
+    http_over_raw: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Record {
+    clients: usize,
+    seconds: u64,
+    contacts: usize,
+    raw: Figures,
+    kinds: Vec<Kind>,
+    read_at_half_peak: Figures,
+    rss_idle_mib: HashMap<String, f64>,
+    rss_crm_under_load_mib: f64,
+    replay_scripts: HashMap<String, String>,
+}
+
+async fn run() -> anyhow::Result<()> {
+    let db = Arc::new(TestDb::new().await?);
+    eprintln!("bench: database {}", db.name());
+    let admin_url = db.admin_url()?;
+    let pg_bin = PathBuf::from(std::env::var("TEKUP_TEST_PG_BIN").context("TEKUP_TEST_PG_BIN")?);
+
+    // shared first: the others fetch its keys.
+    let key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode([42u8; 32])
+    };
+    let shared = start(
+        &db,
+        Service::Shared,
+        &[
+            ("APP__ADMIN_TOKEN", OPERATOR.to_owned()),
+            ("APP__JWT__SIGNING_KEY", key),
+        ],
+    )
+    .await?;
+    let jwks = format!("{}/.well-known/jwks.json", shared.url);
+    let identity = Identity {
+        shared: TestApp::remote(&shared.url, Arc::clone(&db)),
+    };
+    let mut orgs = Vec::new();
+    for i in 0..ORGS {
+        orgs.push(identity.org(&format!("Bench {i} ApS")).await?);
+    }
+    let (admin_id, token) = identity.user(&orgs[0], "bench@bench.dk", "admin").await?;
+    let org_a: uuid::Uuid = orgs[0].parse()?;
+
+    // crm with statement logging for its role, to capture what one request issues.
+    let crm_role = db
+        .url(Service::Crm)
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .context("crm role")?
+        .to_owned();
+    let mut admin = AsyncPgConnection::establish(&admin_url).await?;
+    admin
+        .batch_execute(&format!(
+            "ALTER ROLE \"{crm_role}\" SET log_statement = 'all'"
+        ))
+        .await?;
+    let mut others = Vec::new();
+    let mut crm = start(&db, Service::Crm, &[("AUTH__JWKS_URL", jwks.clone())]).await?;
+    seed(&mut admin, &orgs).await?;
+    eprintln!("bench: seeded {CONTACTS} contacts");
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()?;
+    let company = cvr(0);
+    let read_path = |n: usize| {
+        format!(
+            "/v1/companies/{company}/contacts/{}",
+            contact_id(n * ORGS * COMPANIES_PER_ORG)
+        )
+    };
+    let list_path = format!("/v1/companies/{company}/contacts?limit=50");
+    let create_path = format!("/v1/companies/{company}/contacts");
+    let log = server_log(&mut admin).await?;
+    let mut scripts = HashMap::new();
+    for (kind, method, path) in [
+        ("read", reqwest::Method::GET, read_path(7)),
+        ("list", reqwest::Method::GET, list_path.clone()),
+        ("create", reqwest::Method::POST, create_path.clone()),
+    ] {
+        let start_at = std::fs::metadata(&log)?.len();
+        let mut request = http
+            .request(method, format!("{}{path}", crm.url))
+            .bearer_auth(&token);
+        if kind == "create" {
+            request = request.json(&json!({"first_name": "Bench", "last_name": "Kontakt"}));
+        }
+        let response = request.send().await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "{kind}: {}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let statements = captured(&log, start_at, &org_a.to_string())?;
+        let keep = [org_a.to_string(), admin_id.to_string()];
+        scripts.insert(kind.to_owned(), replay_script(kind, &statements, &keep));
+    }
+    // Without statement logging for the measurement.
+    admin
+        .batch_execute(&format!("ALTER ROLE \"{crm_role}\" RESET log_statement"))
+        .await?;
+    drop(crm);
+    crm = start(&db, Service::Crm, &[("AUTH__JWKS_URL", jwks.clone())]).await?;
+    for service in [
+        Service::Billy,
+        Service::Renos,
+        Service::Flow,
+        Service::Vault,
+    ] {
+        let mut extra = vec![("AUTH__JWKS_URL", jwks.clone())];
+        if service == Service::Vault
+            && let Ok(dir) = std::env::var("TEKUP_TEST_MODEL_DIR")
+        {
+            extra.push(("APP__EMBEDDER__MODEL_DIR", dir));
+        }
+        others.push(start(&db, service, &extra).await?);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut rss_idle = HashMap::new();
+    for running in others.iter().chain([&shared, &crm]) {
+        rss_idle.insert(running.service.name().to_owned(), running.rss_mib());
+    }
+
+    // raw: pgbench -S on its own table in its own database.
+    let raw_db = format!("{}_pgbench", db.name());
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{raw_db}\""))
+        .await?;
+    let raw_url = replace_db(&admin_url, &raw_db);
+    pgbench(&pg_bin, &raw_url, &["-i", "-s", "10", "-q"])?;
+    eprintln!("bench: raw");
+    let raw = pgbench_run(&pg_bin, &raw_url, &["-S"], None)?;
+
+    let crm_url = db.url(Service::Crm);
+    let mut kinds = Vec::new();
+    let mut rss_load: f64 = 0.0;
+    for kind in ["read", "list", "create"] {
+        eprintln!("bench: {kind} replay");
+        let replay = pgbench_run(&pg_bin, &crm_url, &[], Some(&scripts[kind]))?;
+        eprintln!("bench: {kind} http");
+        let (figures, rss) = load(&http, &crm, &token, kind, &company, None).await?;
+        rss_load = rss_load.max(rss);
+        kinds.push(Kind {
+            kind: match kind {
+                "read" => "read by id",
+                "list" => "list a page (50)",
+                _ => "create",
+            },
+            http_over_replay: figures.throughput_per_s / replay.throughput_per_s,
+            http_over_raw: figures.throughput_per_s / raw.throughput_per_s,
+            replay,
+            http: figures,
+        });
+    }
+    let half = kinds[0].http.throughput_per_s / 2.0;
+    eprintln!("bench: read at half the peak ({half:.0}/s)");
+    let (read_at_half_peak, _) = load(&http, &crm, &token, "read", &company, Some(half)).await?;
+
+    print_table(&raw, &kinds, &read_at_half_peak, &rss_idle, rss_load);
+    let path = tekup_bench::save(
+        "api",
+        &Record {
+            clients: CLIENTS,
+            seconds: SECONDS,
+            contacts: CONTACTS,
+            raw,
+            kinds,
+            read_at_half_peak,
+            rss_idle_mib: rss_idle,
+            rss_crm_under_load_mib: rss_load,
+            replay_scripts: scripts,
+        },
+    )?;
+    println!("\nfigures: {}", path.display());
+    Ok(())
+}
+
+fn replace_db(url: &str, db: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{db}"),
+        None => url.to_owned(),
+    }
+}
+
+/// 100 companies over the organizations and 100 000 contacts, evenly; contact `n` belongs to
+/// organization `n % 4`, company `(n / 4) % 25` of it, and has the id `contact_id(n)`.
+async fn seed(admin: &mut AsyncPgConnection, orgs: &[String]) -> anyhow::Result<()> {
+    let mut companies = String::from("INSERT INTO crm.companies (id, org_id, cvr, name) VALUES ");
+    let mut first = true;
+    for (o, org) in orgs.iter().enumerate() {
+        for c in 0..COMPANIES_PER_ORG {
+            if !first {
+                companies.push(',');
+            }
+            first = false;
+            companies.push_str(&format!(
+                "(gen_random_uuid(), '{org}', '{}', 'Firma {o}-{c} ApS')",
+                cvr(c)
+            ));
+        }
+    }
+    admin.batch_execute(&companies).await?;
+    let org_array = orgs
+        .iter()
+        .map(|o| format!("'{o}'::uuid"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cvr_array = (0..COMPANIES_PER_ORG)
+        .map(|c| format!("'{}'", cvr(c)))
+        .collect::<Vec<_>>()
+        .join(",");
+    // Ids computed the same way here (see `contact_id`).
+    admin
+        .batch_execute(&format!(
+            "INSERT INTO crm.contacts (id, org_id, cvr, first_name, last_name, email, title) \
+             SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(n), 12, '0'))::uuid, \
+               (ARRAY[{org_array}])[n % 4 + 1], (ARRAY[{cvr_array}])[(n / 4) % 25 + 1], \
+               'Kontakt', 'Nr ' || n, 'kontakt' || n || '@firma.dk', 'Indkøber' \
+             FROM generate_series(0, {}) AS n",
+            CONTACTS - 1
+        ))
+        .await?;
+    admin
+        .batch_execute("ANALYZE crm.contacts; ANALYZE crm.companies")
+        .await?;
+    Ok(())
+}
+
+/// The server's log file (pg_ctl's `-l`, in the data directory).
+async fn server_log(admin: &mut AsyncPgConnection) -> anyhow::Result<PathBuf> {
+    use diesel::QueryableByName;
+    use diesel_async::RunQueryDsl;
+    #[derive(QueryableByName)]
+    struct Dir {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        setting: String,
+    }
+    let dir: Dir =
+        diesel::sql_query("SELECT setting FROM pg_settings WHERE name = 'data_directory'")
+            .get_result(admin)
+            .await?;
+    let path = Path::new(&dir.setting).join("server.log");
+    anyhow::ensure!(path.exists(), "no server log at {}", path.display());
+    Ok(path)
+}
+
+/// The statements of the request's transaction (the one whose tenant settings name `org`),
+/// with their parameters filled in, from the server log after `offset`.
+fn captured(log: &Path, offset: u64, org: &str) -> anyhow::Result<Vec<String>> {
+    let mut file = std::fs::File::open(log)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let lines: Vec<String> = std::io::BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    // Statements by process id: `... [pid] LOG:  execute <name>: SQL` + `DETAIL:  Parameters:
+    // ...`. One connection serves requests and the relay in turn: a checkout starts with the
+    // pool's `SELECT $1` check, so the request is the unit from that check to its COMMIT.
+    let mut units: Vec<(String, Vec<String>)> = Vec::new();
+    let mut open: HashMap<String, usize> = HashMap::new();
+    let mut last: Option<usize> = None;
+    for line in &lines {
+        let pid = line
+            .split('[')
+            .nth(1)
+            .and_then(|r| r.split(']').next())
+            .unwrap_or("")
+            .to_owned();
+        let sql = if let Some((_, sql)) = line.split_once("LOG:  statement: ") {
+            Some(sql.to_owned())
+        } else {
+            line.split_once("LOG:  execute ")
+                .map(|(_, rest)| rest.split_once(": ").map_or(rest, |(_, s)| s).to_owned())
+        };
+        if let Some(sql) = sql {
+            let unit = match open.get(&pid) {
+                Some(&u) if sql != "SELECT $1" => u,
+                _ => {
+                    units.push((pid.clone(), Vec::new()));
+                    open.insert(pid.clone(), units.len() - 1);
+                    units.len() - 1
+                }
+            };
+            units[unit].1.push(sql);
+            last = Some(unit);
+        } else if let Some((_, params)) = line
+            .split_once("DETAIL:  Parameters: ")
+            .or_else(|| line.split_once("DETAIL:  parameters: "))
+            && let Some(statement) = last.and_then(|u| units[u].1.last_mut())
+        {
+            *statement = fill(statement, params);
+        }
+    }
+    units
+        .into_iter()
+        .map(|(_, statements)| statements)
+        .find(|statements| {
+            statements
+                .iter()
+                .any(|s| s.contains("set_config") && s.contains(org))
+        })
+        .with_context(|| {
+            format!(
+                "the request's statements are not in the server log; it holds:\n{}",
+                lines
+                    .iter()
+                    .take(40)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
+}
+
+/// `$1 = 'a', $2 = NULL` into the statement, highest number first (so $1 does not eat $10).
+fn fill(sql: &str, params: &str) -> String {
+    let mut values: Vec<(usize, String)> = Vec::new();
+    let mut rest = params;
+    while let Some(start) = rest.find('$') {
+        rest = &rest[start + 1..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let Ok(n) = digits.parse::<usize>() else {
+            break;
+        };
+        rest = rest[digits.len()..].trim_start_matches(" = ");
+        let value = if let Some(quoted) = rest.strip_prefix('\'') {
+            let mut out = String::from("'");
+            let mut chars = quoted.char_indices().peekable();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                if c == '\'' {
+                    if chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                        out.push_str("''");
+                        chars.next();
+                        continue;
+                    }
+                    end = i + 1;
+                    break;
+                }
+                out.push(c);
+            }
+            out.push('\'');
+            rest = &quoted[end.min(quoted.len())..];
+            out
+        } else {
+            let token: String = rest.chars().take_while(|c| *c != ',').collect();
+            rest = &rest[token.len()..];
+            token.trim().to_owned()
+        };
+        values.push((n, value));
+    }
+    values.sort_by_key(|v| std::cmp::Reverse(v.0));
+    let mut out = sql.to_owned();
+    for (n, value) in values {
+        out = out.replace(&format!("${n}"), &value);
+    }
+    out
+}
+
+/// A pgbench script of the captured statements. The record read varies per transaction (the
+/// same ids as the HTTP side); the created rows get fresh ids.
+fn replay_script(kind: &str, statements: &[String], keep: &[String]) -> String {
+    let mut script = String::new();
+    if kind == "read" {
+        script.push_str(&format!(
+            "\\set n random(0, {})\n",
+            CONTACTS / (ORGS * COMPANIES_PER_ORG) - 1
+        ));
+    }
+    let read_id = contact_id(7 * ORGS * COMPANIES_PER_ORG).to_string();
+    for statement in statements {
+        let mut s = statement.trim().to_owned();
+        if kind == "read" {
+            // The id of contact n*100, computed as `contact_id` does, in SQL.
+            s = s.replace(&format!("'{read_id}'"), CONTACT_ID_SQL);
+        }
+        if kind == "create" {
+            // Every uuid literal of a new row (the contact's, the event's) made afresh.
+            s = fresh_uuids(&s, keep);
+        }
+        script.push_str(&s);
+        script.push_str(";\n");
+    }
+    script
+}
+
+fn fresh_uuids(sql: &str, keep: &[String]) -> String {
+    // uuid v7 literals of the new rows (8-4-4-4-12 hex starting with a timestamp, '01...'),
+    // but the organization's and the user's.
+    let mut out = String::new();
+    let mut rest = sql;
+    while let Some(i) = rest.find("'01") {
+        let candidate = &rest[i + 1..];
+        if candidate.len() >= 36
+            && uuid::Uuid::parse_str(&candidate[..36]).is_ok_and(|u| u.get_version_num() == 7)
+            && candidate[36..].starts_with('\'')
+            && !keep.iter().any(|k| k == &candidate[..36])
+        {
+            out.push_str(&rest[..i]);
+            out.push_str("gen_random_uuid()");
+            rest = &candidate[37..];
+        } else {
+            out.push_str(&rest[..i + 1]);
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn pgbench(bin: &Path, url: &str, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(bin.join("pgbench"))
+        .args(args)
+        .arg(url)
+        .output()
+        .context("running pgbench")?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    anyhow::ensure!(
+        output.status.success(),
+        "pgbench {args:?}: {}\n{}",
+        text,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(text)
+}
+
+/// pgbench at the benchmark's concurrency for its duration, prepared statements, per-
+/// transaction latencies logged; `script`: a custom script instead of `args`' built-in.
+fn pgbench_run(
+    bin: &Path,
+    url: &str,
+    args: &[&str],
+    script: Option<&str>,
+) -> anyhow::Result<Figures> {
+    let dir = std::env::temp_dir().join(format!("pgbench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let prefix = dir.join("tx");
+    let clients = CLIENTS.to_string();
+    let seconds = SECONDS.to_string();
+    let mut all: Vec<String> = vec![
+        "-M".into(),
+        "prepared".into(),
+        "-c".into(),
+        clients,
+        "-j".into(),
+        "2".into(),
+        "-T".into(),
+        seconds,
+        "-n".into(),
+        "--log".into(),
+        format!("--log-prefix={}", prefix.display()),
+    ];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    if let Some(script) = script {
+        let path = dir.join("script.sql");
+        std::fs::write(&path, script)?;
+        all.push("-f".into());
+        all.push(path.display().to_string());
+    }
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let out = pgbench(bin, url, &refs)?;
+    let tps = out
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .context("pgbench printed no tps")?;
+    let failed = out
+        .lines()
+        .find_map(|l| l.strip_prefix("number of failed transactions: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    anyhow::ensure!(failed == 0, "pgbench: {failed} failed transactions:\n{out}");
+    let mut samples = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("tx"))
+        {
+            for line in std::fs::read_to_string(&path)?.lines() {
+                // client_id transaction_no time script_no time_epoch time_us
+                if let Some(us) = line
+                    .split_whitespace()
+                    .nth(2)
+                    .and_then(|v| v.parse::<f64>().ok())
+                {
+                    samples.push(us / 1000.0);
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Figures {
+        throughput_per_s: tps,
+        latency: Latency::from_ms(samples),
+    })
+}
+
+/// Keep-alive load on crm for the benchmark's duration at its concurrency (or paced at `rate`
+/// requests per second overall); returns the figures and crm's highest resident memory.
+async fn load(
+    http: &reqwest::Client,
+    crm: &Running,
+    token: &str,
+    kind: &str,
+    company: &str,
+    rate: Option<f64>,
+) -> anyhow::Result<(Figures, f64)> {
+    let deadline = Instant::now() + Duration::from_secs(SECONDS);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for client in 0..CLIENTS {
+        let http = http.clone();
+        let base = crm.url.clone();
+        let token = token.to_owned();
+        let kind = kind.to_owned();
+        let company = company.to_owned();
+        let pause = rate.map(|r| Duration::from_secs_f64(CLIENTS as f64 / r));
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut errors = 0usize;
+            let mut i = client;
+            let mut next = Instant::now();
+            while Instant::now() < deadline {
+                if let Some(pause) = pause {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += pause;
+                }
+                let per_company = CONTACTS / (ORGS * COMPANIES_PER_ORG);
+                let request = match kind.as_str() {
+                    "read" => http.get(format!(
+                        "{base}/v1/companies/{company}/contacts/{}",
+                        contact_id((i % per_company) * ORGS * COMPANIES_PER_ORG)
+                    )),
+                    "list" => http.get(format!("{base}/v1/companies/{company}/contacts?limit=50")),
+                    _ => http
+                        .post(format!("{base}/v1/companies/{company}/contacts"))
+                        .json(&json!({"first_name": "Bench", "last_name": format!("Ny {i}")})),
+                };
+                let t = Instant::now();
+                match request.bearer_auth(&token).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    _ => errors += 1,
+                }
+                i += CLIENTS;
+            }
+            (samples, errors)
+        }));
+    }
+    let mut rss: f64 = 0.0;
+    while Instant::now() < deadline {
+        rss = rss.max(crm.rss_mib());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let mut samples = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (s, e) = task.await?;
+        samples.extend(s);
+        errors += e;
+    }
+    anyhow::ensure!(errors == 0, "{kind}: {errors} requests failed");
+    let elapsed = started.elapsed();
+    Ok((
+        Figures {
+            throughput_per_s: tekup_bench::rate(samples.len(), elapsed),
+            latency: Latency::from_ms(samples),
+        },
+        rss,
+    ))
+}
+
+fn print_table(
+    raw: &Figures,
+    kinds: &[Kind],
+    half: &Figures,
+    rss_idle: &HashMap<String, f64>,
+    rss_load: f64,
+) {
+    println!("\ncrm over {CONTACTS} contacts, {CLIENTS} clients, {SECONDS} s each\n");
+    println!(
+        "{:<18} {:>10} {:>9} {:>9}   {:>10} {:>9} {:>9}   {:>11} {:>9}",
+        "request",
+        "replay/s",
+        "p50 ms",
+        "p99 ms",
+        "http/s",
+        "p50 ms",
+        "p99 ms",
+        "http/replay",
+        "http/raw"
+    );
+    for k in kinds {
+        println!(
+            "{:<18} {:>10.0} {:>9.2} {:>9.2}   {:>10.0} {:>9.2} {:>9.2}   {:>11.2} {:>9.3}",
+            k.kind,
+            k.replay.throughput_per_s,
+            k.replay.latency.p50_ms,
+            k.replay.latency.p99_ms,
+            k.http.throughput_per_s,
+            k.http.latency.p50_ms,
+            k.http.latency.p99_ms,
+            k.http_over_replay,
+            k.http_over_raw,
+        );
+    }
+    println!(
+        "\nraw (pgbench -S): {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+        raw.throughput_per_s, raw.latency.p50_ms, raw.latency.p99_ms
+    );
+    println!(
+        "read by id at half the peak: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+        half.throughput_per_s, half.latency.p50_ms, half.latency.p99_ms
+    );
+    let mut idle: Vec<_> = rss_idle.iter().collect();
+    idle.sort_by(|a, b| a.0.cmp(b.0));
+    let idle: Vec<String> = idle.iter().map(|(s, m)| format!("{s} {m:.1}")).collect();
+    println!("RSS idle (MiB): {}", idle.join(", "));
+    println!("RSS of crm under load (MiB): {rss_load:.1}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_parameters_are_put_back_into_their_statement() {
+        assert_eq!(
+            fill(
+                "SELECT $1, $2, $10 WHERE x = $3",
+                "$1 = 'it''s', $2 = NULL, $3 = '7', $10 = 'ten'"
+            ),
+            "SELECT 'it''s', NULL, 'ten' WHERE x = '7'"
+        );
+    }
+
+    #[test]
+    fn new_row_ids_are_made_afresh_but_the_tenants_are_kept() {
+        let org = "01a20b2a-ee82-71b3-b387-96dd4245fc25".to_owned();
+        let sql = format!(
+            "INSERT INTO t VALUES ('01a20b2b-0000-7000-8000-000000000001', '{org}', '10000009')"
+        );
+        assert_eq!(
+            fresh_uuids(&sql, &[org.clone()]),
+            format!("INSERT INTO t VALUES (gen_random_uuid(), '{org}', '10000009')")
+        );
+    }
+
+    #[test]
+    fn contact_ids_are_what_sql_computes() {
+        assert_eq!(
+            contact_id(700).to_string(),
+            "00000000-0000-4000-8000-0000000002bc"
+        );
+        assert_eq!(cvr(0).len(), 8);
+    }
+}

@@ -1,0 +1,1 @@
+DROP INDEX crm.contacts_page_idx;
