@@ -812,7 +812,7 @@ mod tests {
             "INSERT INTO t VALUES ('01a20b2b-0000-7000-8000-000000000001', '{org}', '10000009')"
         );
         assert_eq!(
-            fresh_uuids(&sql, &[org.clone()]),
+            fresh_uuids(&sql, std::slice::from_ref(&org)),
             format!("INSERT INTO t VALUES (gen_random_uuid(), '{org}', '10000009')")
         );
     }
