@@ -150,6 +150,71 @@ const CONTACT_ID_SQL: &str =
 struct Figures {
     throughput_per_s: f64,
     latency: Latency,
+    /// Where the CPU went, per request (HTTP runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu_us_per_request: Option<CpuShare>,
+}
+
+/// CPU microseconds per request: crm, PostgreSQL (all its processes), and this load generator.
+#[derive(Debug, Clone, Serialize)]
+struct CpuShare {
+    crm: f64,
+    postgres: f64,
+    load_generator: f64,
+}
+
+/// CPU time consumed so far (clock ticks of 10 ms, from /proc).
+struct Cpu {
+    crm: u64,
+    postgres: u64,
+    me: u64,
+}
+
+fn ticks(pid: &str) -> u64 {
+    // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest = stat.rsplit_once(')')?.1.to_owned();
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+impl Cpu {
+    fn now(crm: &Running) -> Self {
+        let postgres = std::fs::read_dir("/proc")
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                    .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+                    .filter(|pid| {
+                        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                            .is_ok_and(|c| c.trim() == "postgres")
+                    })
+                    .map(|pid| ticks(&pid))
+                    .sum()
+            })
+            .unwrap_or(0);
+        Self {
+            crm: ticks(&crm.child.id().to_string()),
+            postgres,
+            me: ticks("self"),
+        }
+    }
+
+    /// Per request since `before`, in microseconds (a tick is 10 ms).
+    fn since(&self, before: &Self, requests: usize) -> CpuShare {
+        let per = |now: u64, then: u64| {
+            now.saturating_sub(then) as f64 * 10_000.0 / requests.max(1) as f64
+        };
+        CpuShare {
+            crm: per(self.crm, before.crm),
+            postgres: per(self.postgres, before.postgres),
+            load_generator: per(self.me, before.me),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -661,6 +726,7 @@ fn pgbench_run(
     Ok(Figures {
         throughput_per_s: tps,
         latency: Latency::from_ms(samples),
+        cpu_us_per_request: None,
     })
 }
 
@@ -688,7 +754,11 @@ async fn load(
             let mut samples = Vec::new();
             let mut errors = 0usize;
             let mut i = client;
-            let mut next = Instant::now();
+            // Paced clients start staggered, so that requests arrive evenly, not in bursts.
+            let mut next = Instant::now()
+                + pause.map_or(Duration::ZERO, |p| {
+                    p.mul_f64(client as f64 / CLIENTS as f64)
+                });
             while Instant::now() < deadline {
                 if let Some(pause) = pause {
                     tokio::time::sleep_until(next.into()).await;
@@ -718,6 +788,7 @@ async fn load(
             (samples, errors)
         }));
     }
+    let cpu_before = Cpu::now(crm);
     let mut rss: f64 = 0.0;
     while Instant::now() < deadline {
         rss = rss.max(crm.rss_mib());
@@ -732,10 +803,12 @@ async fn load(
     }
     anyhow::ensure!(errors == 0, "{kind}: {errors} requests failed");
     let elapsed = started.elapsed();
+    let cpu = Cpu::now(crm).since(&cpu_before, samples.len());
     Ok((
         Figures {
             throughput_per_s: tekup_bench::rate(samples.len(), elapsed),
             latency: Latency::from_ms(samples),
+            cpu_us_per_request: Some(cpu),
         },
         rss,
     ))
@@ -774,6 +847,15 @@ fn print_table(
             k.http_over_replay,
             k.http_over_raw,
         );
+    }
+    println!("\nCPU per HTTP request (µs): crm / PostgreSQL / load generator");
+    for k in kinds {
+        if let Some(cpu) = &k.http.cpu_us_per_request {
+            println!(
+                "  {:<18} {:>6.0} / {:>6.0} / {:>6.0}",
+                k.kind, cpu.crm, cpu.postgres, cpu.load_generator
+            );
+        }
     }
     println!(
         "\nraw (pgbench -S): {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
