@@ -19,8 +19,9 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICES = ["vault", "billy", "renos", "crm", "flow", "shared"]
-# Services that call a third party's API over HTTPS outside the cluster (billy: Billy.dk).
-EXTERNAL_HTTPS = {"billy"}
+# Services that call a third party's API over HTTPS outside the cluster (billy: Billy.dk;
+# vault: an embeddings API when configured).
+EXTERNAL_HTTPS = {"billy", "vault"}
 BIN = os.path.dirname(sys.executable)
 
 
