@@ -100,6 +100,24 @@ impl Problem {
         Self::new(StatusCode::CONFLICT, "conflict", detail.into())
     }
 
+    /// 413: the body is larger than `limit` bytes.
+    pub fn payload_too_large(what: &str, limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!("{what} is larger than {limit} bytes."),
+        )
+    }
+
+    /// 415: the body is not of a media type the endpoint takes.
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            detail.into(),
+        )
+    }
+
     /// A dependency (database, broker) is unreachable; retrying later may succeed.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(

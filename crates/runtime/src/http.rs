@@ -210,17 +210,13 @@ fn json_config(limit: usize) -> web::JsonConfig {
         .limit(limit)
         .error_handler(|err, _req| {
             let problem = match &err {
-                error::JsonPayloadError::ContentType => Problem::new(
-                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported-media-type",
-                    "Send the body as application/json.".to_owned(),
-                ),
+                error::JsonPayloadError::ContentType => {
+                    Problem::unsupported_media_type("Send the body as application/json.")
+                }
                 error::JsonPayloadError::Overflow { limit }
-                | error::JsonPayloadError::OverflowKnownLength { limit, .. } => Problem::new(
-                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload-too-large",
-                    format!("The body is larger than {limit} bytes."),
-                ),
+                | error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
+                    Problem::payload_too_large("The body", *limit)
+                }
                 error::JsonPayloadError::Deserialize(cause) => {
                     Problem::bad_request(format!("Invalid JSON body: {cause}"))
                 }
@@ -245,18 +241,11 @@ fn query_config() -> web::QueryConfig {
 /// one is a 413 naming the limit, read no further.
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<bytes::Bytes, Problem> {
     use futures_util::StreamExt;
-    let too_large = || {
-        Problem::new(
-            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
-            format!("The body is larger than {limit} bytes."),
-        )
-    };
     let mut body = bytes::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|err| Problem::bad_request(format!("Invalid body: {err}")))?;
         if body.len() + chunk.len() > limit {
-            return Err(too_large());
+            return Err(Problem::payload_too_large("The body", limit));
         }
         body.extend_from_slice(&chunk);
     }

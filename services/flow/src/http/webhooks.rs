@@ -366,10 +366,8 @@ fn accept(webhook: &Webhook, content_type: &str, body: &[u8]) -> Result<(), Prob
             }
             Ok(())
         }
-        "email" if content_type != "message/rfc822" => Err(Problem::new(
-            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Send one e-mail per delivery as message/rfc822.".to_owned(),
+        "email" if content_type != "message/rfc822" => Err(Problem::unsupported_media_type(
+            "Send one e-mail per delivery as message/rfc822.",
         )),
         _ => Ok(()),
     }

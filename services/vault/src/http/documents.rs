@@ -149,22 +149,14 @@ fn media_type(value: &str) -> String {
 }
 
 fn unsupported(what: &str) -> Problem {
-    Problem::new(
-        actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported-media-type",
-        format!(
-            "{what}: documents are text, one of {}.",
-            TEXT_TYPES.join(", ")
-        ),
-    )
+    Problem::unsupported_media_type(format!(
+        "{what}: documents are text, one of {}.",
+        TEXT_TYPES.join(", ")
+    ))
 }
 
 fn too_large(limit: usize) -> Problem {
-    Problem::new(
-        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-        "payload-too-large",
-        format!("The document is larger than {limit} bytes."),
-    )
+    Problem::payload_too_large("The document", limit)
 }
 
 /// Checks an upload's fields and content; every fault named at once.
@@ -312,18 +304,14 @@ pub async fn upload(
             }
         }
         other => {
-            return Err(Problem::new(
-                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                format!(
-                    "Send the document as application/json or multipart/form-data, not {}.",
-                    if other.is_empty() {
-                        "without a content type"
-                    } else {
-                        other
-                    }
-                ),
-            ));
+            return Err(Problem::unsupported_media_type(format!(
+                "Send the document as application/json or multipart/form-data, not {}.",
+                if other.is_empty() {
+                    "without a content type"
+                } else {
+                    other
+                }
+            )));
         }
     };
     validate(&mut upload, max_bytes)?;
