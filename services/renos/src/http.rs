@@ -178,6 +178,18 @@ pub fn invalid(field: &str, message: impl Into<String>) -> Problem {
     Problem::validation(vec![FieldError::new(field, message)])
 }
 
+/// Administrators and analysts only, for the organization's own data (staff, prices,
+/// templates, labels): 403 saying who may `what` otherwise.
+pub fn org_editor(principal: &Principal, what: &str) -> Result<(), Problem> {
+    if matches!(principal.role, Role::Admin | Role::Analyst) {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(format!(
+            "Only administrators and analysts {what}."
+        )))
+    }
+}
+
 /// May the principal act at `level` on data of a customer with this CVR (or a private one)?
 /// Business data follows the grant on the company (404 out of reach, 403 too low); private
 /// customers are read by the whole organization and changed by admins and analysts.

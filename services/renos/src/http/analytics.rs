@@ -8,7 +8,6 @@ use tekup_db::Pool;
 use tekup_runtime::problem::FieldError;
 use tekup_runtime::validate::{check, text};
 use tekup_runtime::{Problem, in_context};
-use tekup_types::Role;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -44,11 +43,7 @@ pub async fn record_competitor_price(
     pool: web::Data<Pool>,
     body: web::Json<CompetitorPriceBody>,
 ) -> Result<HttpResponse, Problem> {
-    if !matches!(principal.role, Role::Admin | Role::Analyst) {
-        return Err(Problem::forbidden(
-            "Only administrators and analysts record prices.",
-        ));
-    }
+    super::org_editor(&principal, "record prices")?;
     let body = body.into_inner();
     let mut errors = Vec::new();
     let competitor = text("competitor", &body.competitor, 200, &mut errors);

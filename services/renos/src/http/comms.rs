@@ -11,11 +11,11 @@ use tekup_runtime::pagination::{Page, PageQuery, parse_time_cursor, time_cursor}
 use tekup_runtime::problem::FieldError;
 use tekup_runtime::validate::{check, text};
 use tekup_runtime::{Problem, in_context};
-use tekup_types::{AccessLevel, Role};
+use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{invalid, not_found, require};
+use super::{invalid, not_found, org_editor, require};
 use crate::domain::mail;
 use crate::inbound;
 use crate::store::chat::{self, ChatMessage, Conversation, Label, Session};
@@ -25,16 +25,6 @@ use crate::store::mail::{
 
 /// The largest upload or mailbox import taken in one request.
 pub const MAX_IMPORT: usize = 25 * 1024 * 1024;
-
-fn org_editor(principal: &Principal, what: &str) -> Result<(), Problem> {
-    if matches!(principal.role, Role::Admin | Role::Analyst) {
-        Ok(())
-    } else {
-        Err(Problem::forbidden(format!(
-            "Only administrators and analysts {what}."
-        )))
-    }
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunView {
@@ -90,10 +80,8 @@ pub async fn ingest(
         "message/rfc822" => "upload",
         "application/mbox" => "mbox",
         _ => {
-            return Err(Problem::new(
-                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Send one e-mail as message/rfc822 or a mailbox as application/mbox.".to_owned(),
+            return Err(Problem::unsupported_media_type(
+                "Send one e-mail as message/rfc822 or a mailbox as application/mbox.",
             ));
         }
     };

@@ -8,12 +8,12 @@ use tekup_db::Pool;
 use tekup_runtime::problem::FieldError;
 use tekup_runtime::validate::{check, text};
 use tekup_runtime::{Problem, in_context};
-use tekup_types::{AccessLevel, Role};
+use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::operations::{booking_access, booking_problem};
-use super::{customer_access, invalid, not_found, require};
+use super::{customer_access, invalid, not_found, org_editor, require};
 use crate::events::Scope;
 use crate::store::plans;
 use crate::store::work::{self, Break, Escalation, NewEscalation, Task};
@@ -165,16 +165,6 @@ impl From<Break> for BreakView {
     }
 }
 
-fn staff(principal: &Principal) -> Result<(), Problem> {
-    if matches!(principal.role, Role::Admin | Role::Analyst) {
-        Ok(())
-    } else {
-        Err(Problem::forbidden(
-            "Only administrators and analysts plan the staff.",
-        ))
-    }
-}
-
 /// Record a cleaner's break (admins and analysts). A break over a booked visit, or over
 /// another break, is a 409.
 #[utoipa::path(post, path = "/v1/breaks", tag = "operations", security(("user" = [])),
@@ -187,7 +177,7 @@ pub async fn add_break(
     pool: web::Data<Pool>,
     body: web::Json<BreakBody>,
 ) -> Result<HttpResponse, Problem> {
-    staff(&principal)?;
+    org_editor(&principal, "plan the staff")?;
     let body = body.into_inner();
     if body.ends_at <= body.starts_at || body.ends_at - body.starts_at > chrono::Duration::days(60)
     {
