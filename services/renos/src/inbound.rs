@@ -5,7 +5,8 @@
 //! Everything is idempotent: a redelivered batch or a re-imported e-mail is recognised (chat
 //! events by WotNot's key, e-mails by Message-ID) and changes nothing. Each e-mail of a run is
 //! stored in a savepoint of its own, so one that cannot be read or stored is recorded in the
-//! run with its reason while the rest of the batch is ingested.
+//! run with its reason while the rest of the batch is ingested; each thread the run touched is
+//! announced once at its end.
 
 use std::collections::BTreeMap;
 
@@ -80,7 +81,8 @@ pub async fn tie(
 
 /// How one e-mail of a run went.
 enum Outcome {
-    Ingested,
+    /// Stored in this thread.
+    Ingested(Uuid),
     Duplicate,
 }
 
@@ -108,6 +110,8 @@ pub async fn ingest_mails(
     let received = i32::try_from(messages.len()).unwrap_or(i32::MAX);
     let run_id = mailstore::start_run(conn, org_id, source, received, created_by).await?;
     let (mut ingested, mut duplicates, mut errors) = (0, 0, Vec::new());
+    // Each thread the run touched is announced once, with all its messages, at the end.
+    let mut touched = std::collections::BTreeSet::new();
     for (index, raw) in messages.iter().enumerate() {
         let parsed = mail::parse(raw);
         let message_id = parsed.as_ref().ok().map(|m| m.message_id.clone());
@@ -121,7 +125,10 @@ pub async fn ingest_mails(
             }
         };
         match outcome {
-            Ok(Outcome::Ingested) => ingested += 1,
+            Ok(Outcome::Ingested(thread_id)) => {
+                ingested += 1;
+                touched.insert(thread_id);
+            }
             Ok(Outcome::Duplicate) => duplicates += 1,
             // A lost connection is not the message's fault: the whole run fails and is retried.
             Err(Failure::Storage(err @ Error::BrokenTransactionManager)) => return Err(err),
@@ -139,6 +146,10 @@ pub async fn ingest_mails(
             }
         }
     }
+    for thread_id in touched {
+        let thread = mailstore::thread(conn, thread_id).await?;
+        publish_thread(conn, &thread).await?;
+    }
     mailstore::finish_run(conn, run_id, ingested, duplicates, &errors).await
 }
 
@@ -147,9 +158,8 @@ async fn ingest_mail(
     org_id: Uuid,
     run_id: Uuid,
     raw: &[u8],
-    parsed: &Mail,
+    mail: &Mail,
 ) -> Result<Outcome, Failure> {
-    let mail = without_nul(parsed);
     if mailstore::message_exists(conn, org_id, &mail.message_id).await? {
         return Ok(Outcome::Duplicate);
     }
@@ -275,28 +285,9 @@ async fn ingest_mail(
             )
             .await?;
         }
-        suggest_response(conn, &thread, message_id, &mail).await?;
+        suggest_response(conn, &thread, message_id, mail).await?;
     }
-    publish_thread(conn, &thread).await?;
-    Ok(Outcome::Ingested)
-}
-
-/// PostgreSQL text cannot hold U+0000; a message carrying it keeps everything else.
-fn without_nul(mail: &Mail) -> Mail {
-    let clean = |s: &str| s.replace('\0', "");
-    Mail {
-        message_id: clean(&mail.message_id),
-        in_reply_to: mail.in_reply_to.as_deref().map(clean),
-        references: mail.references.iter().map(|r| clean(r)).collect(),
-        from_address: clean(&mail.from_address),
-        from_name: mail.from_name.as_deref().map(clean),
-        to: mail.to.iter().map(|r| clean(r)).collect(),
-        cc: mail.cc.iter().map(|r| clean(r)).collect(),
-        subject: clean(&mail.subject),
-        date: mail.date,
-        text: clean(&mail.text),
-        attachments: mail.attachments.clone(),
-    }
+    Ok(Outcome::Ingested(thread_id))
 }
 
 fn escalation_text(channel: &str, from: &str, text: &str) -> String {

@@ -93,33 +93,29 @@ pub fn parse(raw: &[u8]) -> Result<Mail, String> {
                 .attachment_name()
                 .map(str::to_owned)
                 .unwrap_or_else(|| format!("attachment-{}", index + 1)),
-            content_type: part
-                .content_type()
-                .map(|ct| match ct.subtype() {
-                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                    None => ct.ctype().to_owned(),
-                })
-                .unwrap_or_else(|| "application/octet-stream".into())
-                .to_lowercase(),
+            content_type: content_type(part).to_lowercase(),
             size: part.contents().len(),
             sha256: format!("{:x}", Sha256::digest(part.contents())),
         })
         .collect();
+    // PostgreSQL text cannot hold U+0000: a message carrying it keeps everything else.
+    let clean = |s: &str| s.replace('\0', "");
+    let list = |l: Vec<String>| l.iter().map(|s| clean(s)).collect();
     Ok(Mail {
-        message_id,
-        in_reply_to: ids(message.in_reply_to()).into_iter().next(),
-        references: ids(message.references()),
-        from_address,
+        message_id: clean(&message_id),
+        in_reply_to: ids(message.in_reply_to()).first().map(|s| clean(s)),
+        references: list(ids(message.references())),
+        from_address: clean(&from_address),
         from_name: from
             .name()
             .map(str::trim)
             .filter(|n| !n.is_empty())
-            .map(str::to_owned),
-        to: addresses(message.to()),
-        cc: addresses(message.cc()),
-        subject: message.subject().unwrap_or_default().trim().to_owned(),
+            .map(clean),
+        to: list(addresses(message.to())),
+        cc: list(addresses(message.cc())),
+        subject: clean(message.subject().unwrap_or_default().trim()),
         date,
-        text,
+        text: clean(&text),
         attachments,
     })
 }
@@ -128,14 +124,17 @@ pub fn parse(raw: &[u8]) -> Result<Mail, String> {
 pub fn attachment(raw: &[u8], index: usize) -> Option<(String, Vec<u8>)> {
     let message = MessageParser::default().parse(raw)?;
     let part = message.attachments().nth(index)?;
-    let content_type = part
-        .content_type()
+    Some((content_type(part), part.contents().to_vec()))
+}
+
+/// A part's media type as declared (`type/subtype`), octet-stream when undeclared.
+fn content_type(part: &mail_parser::MessagePart<'_>) -> String {
+    part.content_type()
         .map(|ct| match ct.subtype() {
             Some(sub) => format!("{}/{}", ct.ctype(), sub),
             None => ct.ctype().to_owned(),
         })
-        .unwrap_or_else(|| "application/octet-stream".into());
-    Some((content_type, part.contents().to_vec()))
+        .unwrap_or_else(|| "application/octet-stream".into())
 }
 
 fn strip_brackets(id: &str) -> String {
