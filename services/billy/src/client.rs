@@ -36,6 +36,12 @@ pub enum BillyError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<tekup_runtime::Problem> for BillyError {
+    fn from(p: tekup_runtime::Problem) -> Self {
+        Self::Internal(crate::database(p))
+    }
+}
+
 impl BillyError {
     /// Whether a later attempt may succeed.
     pub fn is_transient(&self) -> bool {

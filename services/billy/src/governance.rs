@@ -17,10 +17,6 @@ use crate::RateConfig;
 /// Longest a call waits for the bucket before it gives up.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
-fn problem(p: tekup_runtime::Problem) -> anyhow::Error {
-    anyhow::anyhow!("database: {p}")
-}
-
 /// Takes one token from the organization's bucket, waiting while it is empty or blocked.
 pub async fn acquire(pool: &Pool, org_id: Uuid, rate: &RateConfig) -> anyhow::Result<()> {
     #[derive(QueryableByName)]
@@ -64,7 +60,7 @@ pub async fn acquire(pool: &Pool, org_id: Uuid, rate: &RateConfig) -> anyhow::Re
                 .await?,
             )
         })
-        .map_err(problem)?;
+        .map_err(crate::database)?;
         let Some(seconds) = wait.wait else {
             return Ok(());
         };
@@ -89,7 +85,7 @@ pub async fn block(pool: &Pool, org_id: Uuid, retry_after: Duration) -> anyhow::
         .await?;
         Ok::<_, tekup_runtime::Problem>(())
     })
-    .map_err(problem)
+    .map_err(crate::database)
 }
 
 /// One call, as audited.
@@ -142,5 +138,5 @@ pub async fn record(pool: &Pool, call: Call<'_>) -> anyhow::Result<()> {
         .await?;
         Ok::<_, tekup_runtime::Problem>(())
     })
-    .map_err(problem)
+    .map_err(crate::database)
 }

@@ -26,6 +26,11 @@ use tekup_runtime::{Service, ServiceApp, Start};
 
 pub use client::{Billy as Client, BillyError};
 
+/// A database failure of background work (`in_context!` answers with a `Problem`).
+pub(crate) fn database(p: tekup_runtime::Problem) -> anyhow::Error {
+    anyhow::anyhow!("database: {p}")
+}
+
 /// The billy service.
 pub struct Billy;
 

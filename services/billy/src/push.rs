@@ -96,10 +96,6 @@ struct Worker {
     wake: Arc<tokio::sync::Notify>,
 }
 
-fn db(p: tekup_runtime::Problem) -> anyhow::Error {
-    anyhow::anyhow!("database: {p}")
-}
-
 impl Worker {
     async fn run(self) {
         loop {
@@ -118,7 +114,7 @@ impl Worker {
         let claimed = in_context!(&self.pool, Context::System, |conn| {
             Ok::<_, tekup_runtime::Problem>(store::claim(conn, LEASE_SECS).await?)
         })
-        .map_err(db)?;
+        .map_err(crate::database)?;
         let Some(push) = claimed else {
             return Ok(false);
         };
@@ -145,7 +141,7 @@ impl Worker {
                     .await?;
                     Ok::<_, tekup_runtime::Problem>(())
                 })
-                .map_err(db)?;
+                .map_err(crate::database)?;
                 tracing::info!(invoice = %invoice_id, billy = billy_id, "invoice in Billy.dk");
             }
             Err(err) => {
@@ -184,7 +180,7 @@ impl Worker {
                     }
                     Ok::<_, tekup_runtime::Problem>(())
                 })
-                .map_err(db)?;
+                .map_err(crate::database)?;
                 tracing::warn!(invoice = %invoice_id, attempt = push.attempts, give_up, reason, "invoice push failed");
             }
         }
@@ -203,7 +199,7 @@ impl Worker {
         let connection = in_context!(&self.pool, Context::System, |conn| {
             Ok::<_, tekup_runtime::Problem>(store::connection(conn, org_id).await?)
         })
-        .map_err(|p| BillyError::Internal(db(p)))?;
+        .map_err(BillyError::from)?;
         let (Some(connection), Some(sealed)) = (
             connection.clone(),
             connection.as_ref().and_then(store::Connection::sealed),
@@ -279,7 +275,7 @@ impl Worker {
         let cached = in_context!(&self.pool, Context::System, |conn| {
             Ok::<_, tekup_runtime::Problem>(store::cached_contact(conn, org_id, cvr, email).await?)
         })
-        .map_err(|p| BillyError::Internal(db(p)))?;
+        .map_err(BillyError::from)?;
         if let Some(id) = cached {
             return Ok(id);
         }
@@ -357,7 +353,7 @@ impl Worker {
         in_context!(&self.pool, Context::System, |conn| {
             Ok::<_, tekup_runtime::Problem>(store::set_product(conn, org_id, &id).await?)
         })
-        .map_err(|p| BillyError::Internal(db(p)))?;
+        .map_err(BillyError::from)?;
         Ok(id)
     }
 }

@@ -490,6 +490,17 @@ pub async fn push_failed(
     Ok(())
 }
 
+/// The push of one invoice, as the caller may see it.
+pub async fn push(conn: &mut AsyncPgConnection, invoice_id: Uuid) -> Result<Option<Push>, Error> {
+    let found: Vec<Push> = diesel::sql_query(format!(
+        "SELECT {PUSH} FROM billy.invoice_pushes WHERE invoice_id = $1"
+    ))
+    .bind::<SqlUuid, _>(invoice_id)
+    .load(conn)
+    .await?;
+    Ok(found.into_iter().next())
+}
+
 /// Puts a failed push back in the queue; returns whether there was one.
 pub async fn retry(conn: &mut AsyncPgConnection, invoice_id: Uuid) -> Result<bool, Error> {
     let rows = diesel::sql_query(

@@ -56,10 +56,6 @@ pub struct Outcome {
     pub changed: usize,
 }
 
-fn db(p: tekup_runtime::Problem) -> BillyError {
-    BillyError::Internal(anyhow::anyhow!("database: {p}"))
-}
-
 fn hash(record: &Value) -> String {
     format!("{:x}", Sha256::digest(record.to_string().as_bytes()))
 }
@@ -101,7 +97,7 @@ pub async fn sync(
             store::synced(conn, org_id, watermark, error.as_deref()).await?,
         )
     })
-    .map_err(db)?;
+    .map_err(BillyError::from)?;
     result.map(|(outcome, _)| outcome)
 }
 
@@ -166,7 +162,7 @@ async fn run(
             }
             Ok::<_, tekup_runtime::Problem>(changed)
         })
-        .map_err(db)?;
+        .map_err(BillyError::from)?;
         outcome.changed += usize::from(changed);
     }
 
@@ -195,14 +191,14 @@ async fn run(
                 .await?,
             )
         })
-        .map_err(db)?;
+        .map_err(BillyError::from)?;
         outcome.changed += usize::from(changed);
     }
 
     let oldest_open = in_context!(pool, Context::System, |conn| {
         Ok::<_, tekup_runtime::Problem>(store::oldest_open_invoice(conn, org_id).await?)
     })
-    .map_err(db)?;
+    .map_err(BillyError::from)?;
     let from = [
         connection
             .invoice_watermark
@@ -299,7 +295,7 @@ async fn run(
             }
             Ok::<_, tekup_runtime::Problem>(cached.changed)
         })
-        .map_err(db)?;
+        .map_err(BillyError::from)?;
         outcome.changed += usize::from(changed);
     }
     Ok((outcome, newest))
