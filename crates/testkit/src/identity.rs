@@ -35,6 +35,23 @@ pub async fn call(
     Ok((status, response.json().await.unwrap_or(Value::Null)))
 }
 
+/// [`call`] that must answer `status`; returns the body (panics naming the request otherwise).
+pub async fn expect(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+    status: u16,
+) -> Value {
+    let (got, value) = match call(app, method.clone(), path, token, body).await {
+        Ok(answer) => answer,
+        Err(err) => panic!("{method} {path}: {err}"),
+    };
+    assert_eq!(got.as_u16(), status, "{method} {path}: {value}");
+    value
+}
+
 /// shared on a test database, signing with a fixed key, with [`OPERATOR`] as operator.
 pub struct Identity {
     pub shared: TestApp,

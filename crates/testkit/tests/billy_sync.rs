@@ -13,7 +13,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tekup_testkit::fake_billy::{FakeBilly, Fault, TOKEN};
-use tekup_testkit::identity::{Identity, call};
+use tekup_testkit::identity::{Identity, call, expect};
 use tekup_testkit::{TestApp, TestDb, spawn_app_on, wait_until};
 
 const CVR: &str = "13585628";
@@ -64,20 +64,6 @@ impl World {
         }
     }
 
-    async fn ok(
-        &self,
-        app: &TestApp,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-        status: u16,
-    ) -> Value {
-        let (got, value) = call(app, method.clone(), path, token, body).await.unwrap();
-        assert_eq!(got.as_u16(), status, "{method} {path}: {value}");
-        value
-    }
-
     async fn count(&self, sql: &str) -> i64 {
         self.db.admin_count(sql).await.unwrap()
     }
@@ -92,7 +78,7 @@ impl World {
     }
 
     async fn connect(&self, admin: &str) -> Value {
-        self.ok(
+        expect(
             &self.billy,
             Method::PUT,
             "/v1/billy/connection",
@@ -106,28 +92,24 @@ impl World {
     /// A business customer with one completed visit, invoiced and issued; returns the invoice.
     async fn issue_invoice(&self, admin: &str) -> Value {
         let renos = &self.renos;
-        self.ok(renos, Method::POST, "/v1/services", admin,
+        expect(renos, Method::POST, "/v1/services", admin,
             Some(json!({"code": "office", "name": "Kontorrengøring", "pricing": "hourly", "unit_price_ore": 45000})), 201)
             .await;
-        let customer = self
-            .ok(
-                renos,
-                Method::POST,
-                "/v1/customers",
-                admin,
-                Some(
-                    json!({"cvr": CVR, "name": "Fjordbyg ApS", "email": "bogholderi@fjordbyg.dk"}),
-                ),
-                201,
-            )
-            .await;
+        let customer = expect(
+            renos,
+            Method::POST,
+            "/v1/customers",
+            admin,
+            Some(json!({"cvr": CVR, "name": "Fjordbyg ApS", "email": "bogholderi@fjordbyg.dk"})),
+            201,
+        )
+        .await;
         let cleaner = uuid::Uuid::now_v7();
-        let booking = self
-            .ok(renos, Method::POST, "/v1/bookings", admin, Some(json!({
+        let booking = expect(renos, Method::POST, "/v1/bookings", admin, Some(json!({
                 "customer_id": customer["id"], "service": "office", "starts_at": "2026-11-16T08:00:00Z",
                 "duration_minutes": 120, "cleaner_id": cleaner, "price_ore": 90000})), 201)
             .await;
-        self.ok(
+        expect(
             renos,
             Method::POST,
             &format!(
@@ -142,17 +124,16 @@ impl World {
             201,
         )
         .await;
-        let draft = self
-            .ok(
-                renos,
-                Method::POST,
-                "/v1/invoices",
-                admin,
-                Some(json!({"customer_id": customer["id"]})),
-                201,
-            )
-            .await;
-        self.ok(
+        let draft = expect(
+            renos,
+            Method::POST,
+            "/v1/invoices",
+            admin,
+            Some(json!({"customer_id": customer["id"]})),
+            201,
+        )
+        .await;
+        expect(
             renos,
             Method::POST,
             &format!("/v1/invoices/{}/issue", draft["id"].as_str().unwrap()),
@@ -164,7 +145,7 @@ impl World {
     }
 
     async fn invoice(&self, admin: &str, id: &str) -> Value {
-        self.ok(
+        expect(
             &self.renos,
             Method::GET,
             &format!("/v1/invoices/{id}"),
@@ -255,31 +236,29 @@ async fn an_issued_invoice_appears_once_in_billy_even_when_the_answer_is_lost() 
     assert_eq!(synced["status"], "issued");
 
     // The lost answer is in the audit log: an unanswered create, then the look-up that found it.
-    let audit = world
-        .ok(
-            &world.billy,
-            Method::GET,
-            "/v1/billy/audit-logs?status=0",
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let audit = expect(
+        &world.billy,
+        Method::GET,
+        "/v1/billy/audit-logs?status=0",
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(audit["items"][0]["operation"], "create invoice", "{audit}");
     assert_eq!(audit["items"][0]["path"], "/invoices");
 
     // Billy.dk reports it paid at the next poll: renos marks it paid.
     world.fake.pay(billy_invoice["id"].as_str().unwrap());
-    let outcome = world
-        .ok(
-            &world.billy,
-            Method::POST,
-            "/v1/billy/sync",
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let outcome = expect(
+        &world.billy,
+        Method::POST,
+        "/v1/billy/sync",
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(outcome["invoices"], 1, "{outcome}");
     wait_until(
         "renos shows the invoice paid",
@@ -287,27 +266,25 @@ async fn an_issued_invoice_appears_once_in_billy_even_when_the_answer_is_lost() 
         async || world.invoice(&admin, &id).await["status"] == "paid",
     )
     .await;
-    let cached = world
-        .ok(
-            &world.billy,
-            Method::GET,
-            "/v1/billy/invoices",
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let cached = expect(
+        &world.billy,
+        Method::GET,
+        "/v1/billy/invoices",
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(cached["items"][0]["data"]["isPaid"], true);
-    let pushes = world
-        .ok(
-            &world.billy,
-            Method::GET,
-            "/v1/billy/pushes",
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let pushes = expect(
+        &world.billy,
+        Method::GET,
+        "/v1/billy/pushes",
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(pushes["items"][0]["status"], "synced");
     assert_eq!(pushes["items"][0]["attempts"], 2, "{pushes}");
 }
@@ -331,16 +308,15 @@ async fn an_invoice_of_an_unconnected_organization_is_reported_and_goes_through_
     assert!(world.fake.invoices().is_empty());
 
     world.connect(&admin).await;
-    world
-        .ok(
-            &world.billy,
-            Method::POST,
-            &format!("/v1/billy/pushes/{id}/retry"),
-            &admin,
-            None,
-            202,
-        )
-        .await;
+    expect(
+        &world.billy,
+        Method::POST,
+        &format!("/v1/billy/pushes/{id}/retry"),
+        &admin,
+        None,
+        202,
+    )
+    .await;
     wait_until(
         "renos shows the invoice synced",
         Duration::from_secs(30),
@@ -376,16 +352,15 @@ async fn every_page_is_read_and_a_429_holds_the_organization_back() {
     world.fault("GET", "products", Fault::Status(503, None));
 
     let started = std::time::Instant::now();
-    let outcome = world
-        .ok(
-            &world.billy,
-            Method::POST,
-            "/v1/billy/sync",
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let outcome = expect(
+        &world.billy,
+        Method::POST,
+        "/v1/billy/sync",
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(outcome["customers"], 1_500, "{outcome}");
     assert!(
         started.elapsed() >= Duration::from_secs(1),
@@ -400,28 +375,26 @@ async fn every_page_is_read_and_a_429_holds_the_organization_back() {
     // One refused page, then both pages of 1,000 and 500.
     assert_eq!(world.fake.requests("GET", "/v2/contacts"), 3);
     assert_eq!(world.fake.requests("GET", "/v2/products"), 2);
-    let limited = world
-        .ok(
-            &world.billy,
-            Method::GET,
-            "/v1/billy/audit-logs?status=429",
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let limited = expect(
+        &world.billy,
+        Method::GET,
+        "/v1/billy/audit-logs?status=429",
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(limited["items"].as_array().unwrap().len(), 1);
     assert_eq!(limited["items"][0]["error_code"], "FAULT");
-    let usage = world
-        .ok(
-            &world.billy,
-            Method::GET,
-            "/v1/billy/usage",
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let usage = expect(
+        &world.billy,
+        Method::GET,
+        "/v1/billy/usage",
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(usage[0]["rate_limited"], 1, "{usage}");
     assert_eq!(usage[0]["errors"], 2);
     assert!(usage[0]["calls"].as_i64().unwrap() >= 6);
@@ -435,16 +408,15 @@ async fn every_page_is_read_and_a_429_holds_the_organization_back() {
     // Each contact announced once; an unchanged second read announces nothing.
     let announced = "SELECT count(*) AS n FROM billy.outbox WHERE topic = 'tekup.billy.contact'";
     assert_eq!(world.count(announced).await, 1_500);
-    let again = world
-        .ok(
-            &world.billy,
-            Method::POST,
-            "/v1/billy/sync",
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let again = expect(
+        &world.billy,
+        Method::POST,
+        "/v1/billy/sync",
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(again["changed"], 0, "{again}");
     assert_eq!(world.count(announced).await, 1_500);
 
@@ -455,27 +427,25 @@ async fn every_page_is_read_and_a_429_holds_the_organization_back() {
         .user(&other, "admin@konkurrent.dk", "admin")
         .await
         .unwrap();
-    let theirs = world
-        .ok(
-            &world.billy,
-            Method::GET,
-            "/v1/billy/customers",
-            &outsider,
-            None,
-            200,
-        )
-        .await;
+    let theirs = expect(
+        &world.billy,
+        Method::GET,
+        "/v1/billy/customers",
+        &outsider,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(theirs["items"], json!([]));
-    let connection = world
-        .ok(
-            &world.billy,
-            Method::GET,
-            "/v1/billy/connection",
-            &outsider,
-            None,
-            200,
-        )
-        .await;
+    let connection = expect(
+        &world.billy,
+        Method::GET,
+        "/v1/billy/connection",
+        &outsider,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(connection["connected"], false);
 }
 

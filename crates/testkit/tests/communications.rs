@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tekup_testkit::identity::{Identity, call};
+use tekup_testkit::identity::{Identity, call, expect};
 use tekup_testkit::{TestApp, TestDb, spawn_app_on, wait_until};
 
 const CVR: &str = "13585628";
@@ -46,36 +46,21 @@ impl World {
         }
     }
 
-    async fn ok(
-        &self,
-        app: &TestApp,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-        status: u16,
-    ) -> Value {
-        let (got, value) = call(app, method.clone(), path, token, body).await.unwrap();
-        assert_eq!(got.as_u16(), status, "{method} {path}: {value}");
-        value
-    }
-
     async fn count(&self, sql: &str) -> i64 {
         self.db.admin_count(sql).await.unwrap()
     }
 
     /// Creates an inbound webhook in flow; returns (path, secret).
     async fn webhook(&self, admin: &str, format: &str) -> (String, String) {
-        let created = self
-            .ok(
-                &self.flow,
-                Method::POST,
-                "/v1/webhooks",
-                admin,
-                Some(json!({"name": format!("{format} inbox"), "format": format})),
-                201,
-            )
-            .await;
+        let created = expect(
+            &self.flow,
+            Method::POST,
+            "/v1/webhooks",
+            admin,
+            Some(json!({"name": format!("{format} inbox"), "format": format})),
+            201,
+        )
+        .await;
         (
             created["path"].as_str().unwrap().to_owned(),
             created["secret"].as_str().unwrap().to_owned(),
@@ -285,26 +270,24 @@ async fn chatbot_and_email_reach_the_crm_timeline_and_vault_search() {
         .user(&org, "admin@rendetalje.dk", "admin")
         .await
         .unwrap();
-    world
-        .ok(
-            &world.identity.shared,
-            Method::POST,
-            "/v1/companies",
-            &admin,
-            Some(json!({"cvr": CVR, "name": "Fjordbyg ApS"})),
-            201,
-        )
-        .await;
-    world
-        .ok(
-            &world.renos,
-            Method::POST,
-            "/v1/customers",
-            &admin,
-            Some(json!({"cvr": CVR, "name": "Fjordbyg ApS", "email": "soren@fjordbyg.dk"})),
-            201,
-        )
-        .await;
+    expect(
+        &world.identity.shared,
+        Method::POST,
+        "/v1/companies",
+        &admin,
+        Some(json!({"cvr": CVR, "name": "Fjordbyg ApS"})),
+        201,
+    )
+    .await;
+    expect(
+        &world.renos,
+        Method::POST,
+        "/v1/customers",
+        &admin,
+        Some(json!({"cvr": CVR, "name": "Fjordbyg ApS", "email": "soren@fjordbyg.dk"})),
+        201,
+    )
+    .await;
 
     // The chatbot: delivered, redelivered, refused with a wrong token.
     let (chat_path, token) = world.webhook(&admin, "wotnot").await;
@@ -423,30 +406,28 @@ async fn chatbot_and_email_reach_the_crm_timeline_and_vault_search() {
     );
 
     // The conversation: tied by the e-mail the bot collected, complaint escalated once.
-    let conversations = world
-        .ok(
-            &world.renos,
-            Method::GET,
-            &format!("/v1/conversations?cvr={CVR}"),
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let conversations = expect(
+        &world.renos,
+        Method::GET,
+        &format!("/v1/conversations?cvr={CVR}"),
+        &admin,
+        None,
+        200,
+    )
+    .await;
     let conversation = &conversations["items"][0];
     assert_eq!(conversation["cvr_source"], "email", "{conversation}");
     assert_eq!(conversation["customer_email"], "soren@fjordbyg.dk");
     let conversation_id = conversation["id"].as_str().unwrap().to_owned();
-    let detail = world
-        .ok(
-            &world.renos,
-            Method::GET,
-            &format!("/v1/conversations/{conversation_id}"),
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let detail = expect(
+        &world.renos,
+        Method::GET,
+        &format!("/v1/conversations/{conversation_id}"),
+        &admin,
+        None,
+        200,
+    )
+    .await;
     let authors: Vec<&str> = detail["messages"]
         .as_array()
         .unwrap()
@@ -457,16 +438,15 @@ async fn chatbot_and_email_reach_the_crm_timeline_and_vault_search() {
     assert_eq!(detail["session"]["labels"], json!(["Klage"]));
     assert_eq!(detail["session"]["visitor_name"], "Søren Ørsted");
     assert!(detail["messages"][0]["sentiment"].as_f64().unwrap() < -0.3);
-    let escalations = world
-        .ok(
-            &world.renos,
-            Method::GET,
-            "/v1/escalations",
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let escalations = expect(
+        &world.renos,
+        Method::GET,
+        "/v1/escalations",
+        &admin,
+        None,
+        200,
+    )
+    .await;
     let from_chat: Vec<&Value> = escalations
         .as_array()
         .unwrap()
@@ -476,32 +456,30 @@ async fn chatbot_and_email_reach_the_crm_timeline_and_vault_search() {
     assert_eq!(from_chat.len(), 1, "{escalations}");
 
     // The thread: four messages in order, ours outbound, the attachment downloadable.
-    let threads = world
-        .ok(
-            &world.renos,
-            Method::GET,
-            &format!("/v1/email/threads?cvr={CVR}"),
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let threads = expect(
+        &world.renos,
+        Method::GET,
+        &format!("/v1/email/threads?cvr={CVR}"),
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(threads["items"].as_array().unwrap().len(), 1, "{threads}");
     let thread = &threads["items"][0];
     assert_eq!(thread["subject"], "Tilbud på rengøring");
     assert_eq!(thread["message_count"], 4);
     assert_eq!(thread["status"], "open", "the customer wrote last");
     let thread_id = thread["id"].as_str().unwrap().to_owned();
-    let detail = world
-        .ok(
-            &world.renos,
-            Method::GET,
-            &format!("/v1/email/threads/{thread_id}"),
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let detail = expect(
+        &world.renos,
+        Method::GET,
+        &format!("/v1/email/threads/{thread_id}"),
+        &admin,
+        None,
+        200,
+    )
+    .await;
     let messages = detail["messages"].as_array().unwrap();
     let directions: Vec<&str> = messages
         .iter()
@@ -541,28 +519,26 @@ async fn chatbot_and_email_reach_the_crm_timeline_and_vault_search() {
     assert_eq!(pdf.bytes().await.unwrap().as_ref(), b"%PDF-1.4\n");
 
     // The café: tied by the CVR in its signature, urgent, so escalated.
-    let cafe = world
-        .ok(
-            &world.renos,
-            Method::GET,
-            &format!("/v1/email/threads?cvr={CAFE_CVR}"),
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let cafe = expect(
+        &world.renos,
+        Method::GET,
+        &format!("/v1/email/threads?cvr={CAFE_CVR}"),
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(cafe["items"][0]["cvr_source"], "text", "{cafe}");
     let cafe_id = cafe["items"][0]["id"].as_str().unwrap();
-    let escalations = world
-        .ok(
-            &world.renos,
-            Method::GET,
-            "/v1/escalations",
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let escalations = expect(
+        &world.renos,
+        Method::GET,
+        "/v1/escalations",
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert!(
         escalations
             .as_array()
@@ -602,9 +578,7 @@ async fn chatbot_and_email_reach_the_crm_timeline_and_vault_search() {
         },
     )
     .await;
-    let expanded = world
-        .ok(&crm, Method::GET, &expanded_path, &admin, None, 200)
-        .await;
+    let expanded = expect(&crm, Method::GET, &expanded_path, &admin, None, 200).await;
     assert_eq!(expanded["awaiting_reply"], true);
     assert_eq!(expanded["messages"][1]["author"], "kontakt@rendetalje.dk");
 
@@ -794,16 +768,15 @@ async fn webhooks_refuse_what_is_not_signed_and_store_nothing() {
         1
     );
     let webhook_id = path.rsplit('/').next().unwrap();
-    let deliveries = world
-        .ok(
-            &world.flow,
-            Method::GET,
-            &format!("/v1/webhooks/{webhook_id}/deliveries"),
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let deliveries = expect(
+        &world.flow,
+        Method::GET,
+        &format!("/v1/webhooks/{webhook_id}/deliveries"),
+        &admin,
+        None,
+        200,
+    )
+    .await;
     let delivery = &deliveries["items"][0];
     assert_eq!(delivery["size"], body.len());
     assert_eq!(delivery["headers"]["webhook-id"], "msg_1");
@@ -855,16 +828,15 @@ async fn webhooks_refuse_what_is_not_signed_and_store_nothing() {
     );
 
     // Another organization sees none of them; a deactivated webhook is gone.
-    let theirs = world
-        .ok(
-            &world.flow,
-            Method::GET,
-            "/v1/webhooks",
-            &outsider,
-            None,
-            200,
-        )
-        .await;
+    let theirs = expect(
+        &world.flow,
+        Method::GET,
+        "/v1/webhooks",
+        &outsider,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(theirs["items"], json!([]));
     let (status, _) = call(
         &world.flow,
@@ -876,16 +848,15 @@ async fn webhooks_refuse_what_is_not_signed_and_store_nothing() {
     .await
     .unwrap();
     assert_eq!(status, StatusCode::NOT_FOUND);
-    world
-        .ok(
-            &world.flow,
-            Method::DELETE,
-            &format!("/v1/webhooks/{webhook_id}"),
-            &admin,
-            None,
-            204,
-        )
-        .await;
+    expect(
+        &world.flow,
+        Method::DELETE,
+        &format!("/v1/webhooks/{webhook_id}"),
+        &admin,
+        None,
+        204,
+    )
+    .await;
     let headers = signed(&secret, "msg_3", body);
     let (status, _) = deliver(&world.flow, &path, "application/json", &headers, body).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -900,8 +871,7 @@ async fn a_template_suggests_an_answer_that_is_sent_once() {
         .user(&org, "admin@rendetalje.dk", "admin")
         .await
         .unwrap();
-    let template = world
-        .ok(
+    let template = expect(
             &world.renos,
             Method::POST,
             "/v1/email/templates",
@@ -954,40 +924,37 @@ async fn a_template_suggests_an_answer_that_is_sent_once() {
         (&again["ingested"], &again["duplicates"]),
         (&json!(0), &json!(1))
     );
-    let runs = world
-        .ok(
-            &world.renos,
-            Method::GET,
-            "/v1/email/ingest-runs?limit=1",
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let runs = expect(
+        &world.renos,
+        Method::GET,
+        "/v1/email/ingest-runs?limit=1",
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(runs["items"][0]["id"], again["id"]);
     assert!(runs["next_cursor"].is_string());
 
-    let threads = world
-        .ok(
-            &world.renos,
-            Method::GET,
-            "/v1/email/threads",
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let threads = expect(
+        &world.renos,
+        Method::GET,
+        "/v1/email/threads",
+        &admin,
+        None,
+        200,
+    )
+    .await;
     let thread_id = threads["items"][0]["id"].as_str().unwrap().to_owned();
-    let detail = world
-        .ok(
-            &world.renos,
-            Method::GET,
-            &format!("/v1/email/threads/{thread_id}"),
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let detail = expect(
+        &world.renos,
+        Method::GET,
+        &format!("/v1/email/threads/{thread_id}"),
+        &admin,
+        None,
+        200,
+    )
+    .await;
     let suggestion = &detail["responses"][0];
     assert_eq!(suggestion["template_id"], template["id"]);
     assert_eq!(suggestion["status"], "suggested");
@@ -1000,16 +967,15 @@ async fn a_template_suggests_an_answer_that_is_sent_once() {
     );
     let response_id = suggestion["id"].as_str().unwrap().to_owned();
 
-    let sent = world
-        .ok(
-            &world.renos,
-            Method::POST,
-            &format!("/v1/email/responses/{response_id}/send"),
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let sent = expect(
+        &world.renos,
+        Method::POST,
+        &format!("/v1/email/responses/{response_id}/send"),
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(sent["status"], "sent");
     let (status, _) = call(
         &world.renos,
@@ -1021,16 +987,15 @@ async fn a_template_suggests_an_answer_that_is_sent_once() {
     .await
     .unwrap();
     assert_eq!(status, StatusCode::CONFLICT);
-    let detail = world
-        .ok(
-            &world.renos,
-            Method::GET,
-            &format!("/v1/email/threads/{thread_id}"),
-            &admin,
-            None,
-            200,
-        )
-        .await;
+    let detail = expect(
+        &world.renos,
+        Method::GET,
+        &format!("/v1/email/threads/{thread_id}"),
+        &admin,
+        None,
+        200,
+    )
+    .await;
     assert_eq!(detail["status"], "answered");
     let messages = detail["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 2);
@@ -1064,26 +1029,24 @@ async fn a_template_suggests_an_answer_that_is_sent_once() {
             .unwrap()
             .contains("Tilbud")
     );
-    world
-        .ok(
-            &world.renos,
-            Method::POST,
-            "/v1/labels",
-            &admin,
-            Some(json!({"name": "Tilbud", "color": "#2e7d32"})),
-            201,
-        )
-        .await;
-    let updated = world
-        .ok(
-            &world.renos,
-            Method::PATCH,
-            &format!("/v1/email/threads/{thread_id}"),
-            &admin,
-            Some(json!({"labels": ["Tilbud"], "status": "closed"})),
-            200,
-        )
-        .await;
+    expect(
+        &world.renos,
+        Method::POST,
+        "/v1/labels",
+        &admin,
+        Some(json!({"name": "Tilbud", "color": "#2e7d32"})),
+        201,
+    )
+    .await;
+    let updated = expect(
+        &world.renos,
+        Method::PATCH,
+        &format!("/v1/email/threads/{thread_id}"),
+        &admin,
+        Some(json!({"labels": ["Tilbud"], "status": "closed"})),
+        200,
+    )
+    .await;
     assert_eq!(
         (&updated["labels"], &updated["status"]),
         (&json!(["Tilbud"]), &json!("closed"))
