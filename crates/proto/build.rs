@@ -26,6 +26,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", file.display());
     }
     let descriptors = protox::compile(&files, [&root])?;
+    // The descriptors travel with the crate too, for reading any payload as JSON.
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(
+        out.join("descriptors.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
     prost_build::Config::new()
         .enable_type_names()
         .compile_fds(descriptors)?;

@@ -11,6 +11,7 @@ mod access;
 mod claims;
 mod keys;
 mod principal;
+pub mod sealing;
 mod verifier;
 
 pub use access::require_access;

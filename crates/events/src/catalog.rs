@@ -10,12 +10,14 @@ const TOPICS: &[(&str, &str)] = &[
     ("shared", "user"),
     ("shared", "company"),
     ("shared", "access"),
+    ("shared", "gdpr"),
     ("crm", "company"),
     ("crm", "contact"),
     ("crm", "deal"),
     ("crm", "activity"),
     ("crm", "process_step"),
     ("crm", "email"),
+    ("crm", "gdpr"),
     ("renos", "lead"),
     ("renos", "customer"),
     ("renos", "quote"),
@@ -24,12 +26,16 @@ const TOPICS: &[(&str, &str)] = &[
     ("renos", "invoice"),
     ("renos", "conversation"),
     ("renos", "email_thread"),
+    ("renos", "gdpr"),
     ("billy", "invoice"),
     ("billy", "contact"),
+    ("billy", "gdpr"),
     ("flow", "webhook"),
     ("flow", "gdpr"),
+    ("flow", "workflow"),
     ("vault", "document"),
     ("vault", "similarity"),
+    ("vault", "gdpr"),
 ];
 
 /// Every topic name of the platform.
@@ -64,7 +70,8 @@ mod tests {
                 "tekup.crm.deal",
                 "tekup.crm.activity",
                 "tekup.crm.process_step",
-                "tekup.crm.email"
+                "tekup.crm.email",
+                "tekup.crm.gdpr"
             ]
         );
     }

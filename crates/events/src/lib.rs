@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod config;
 pub mod consumer;
 pub mod envelope;
+pub mod gdpr;
 pub mod kafka;
 pub mod outbox;
 pub mod projection;

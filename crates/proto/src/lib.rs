@@ -28,6 +28,9 @@ package!(flow, "tekup.flow.v1.rs");
 
 pub use events::v1::Envelope;
 
+mod json;
+pub use json::{from_json, to_json};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! [`Cvr`] means holding a valid CVR number.
 
 mod access;
+pub mod copenhagen;
 mod cvr;
 
 pub use access::{AccessLevel, Role};

@@ -8,7 +8,7 @@
 //! limited per organization and audited.
 
 mod client;
-pub mod crypto;
+pub use tekup_auth::sealing as crypto;
 mod events;
 mod governance;
 mod http;
@@ -22,6 +22,7 @@ use actix_web::web;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use tekup_events::Subscription;
+use tekup_events::gdpr::{Erase, Part};
 use tekup_runtime::{Service, ServiceApp, Start};
 
 pub use client::{Billy as Client, BillyError};
@@ -169,12 +170,13 @@ impl ServiceApp for Billy {
     async fn state(start: &Start<'_, Config>) -> anyhow::Result<State> {
         let config = start.settings.app.clone();
         let cipher = match crypto::TokenCipher::new(
+            ("app.token_key", "app.retired_token_keys"),
             &config.token_key_id,
             &config.token_key,
             &config.retired_token_keys,
         ) {
             Ok(cipher) => Some(Arc::new(cipher)),
-            Err(crypto::CryptoError::NoKey) => {
+            Err(crypto::CryptoError::NoKey(_)) => {
                 tracing::warn!("app.token_key is not set: organizations cannot connect Billy.dk");
                 None
             }
@@ -215,6 +217,15 @@ impl ServiceApp for Billy {
             tekup_events::projection::organizations(),
             tekup_events::projection::access_grants(),
             events::issued_invoices(),
+            tekup_events::gdpr::subscription("billy", GDPR),
         ]
     }
 }
+
+/// Where billy keeps personal data, for flow's data-subject requests (erasure and export).
+pub const GDPR: &[Part] = &[Part {
+    table: "billy.cached_customers",
+    by_email: Some("lower(email) = lower($2)"),
+    by_cvr: Some("cvr = $2"),
+    erase: Erase::Delete,
+}];

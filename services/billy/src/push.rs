@@ -361,26 +361,9 @@ impl Worker {
 /// The issue date in Copenhagen (Billy's entry date).
 fn entry_date(issued_at: &str) -> NaiveDate {
     chrono::DateTime::parse_from_rfc3339(issued_at)
-        .map(|t| copenhagen_date(t.with_timezone(&Utc)))
+        .map(|t| tekup_types::copenhagen::date(t.with_timezone(&Utc)))
         .or_else(|_| NaiveDate::parse_from_str(issued_at, "%Y-%m-%d"))
-        .unwrap_or_else(|_| copenhagen_date(Utc::now()))
-}
-
-/// The calendar date in Copenhagen: UTC+2 from 01:00 UTC on the last Sunday of March to
-/// 01:00 UTC on the last Sunday of October (the EU rule), UTC+1 otherwise.
-fn copenhagen_date(at: chrono::DateTime<Utc>) -> NaiveDate {
-    use chrono::{Datelike, TimeDelta};
-    let last_sunday = |month: u32| {
-        let first_next = NaiveDate::from_ymd_opt(at.year(), month + 1, 1)
-            .unwrap_or_else(|| unreachable!("April and November exist"));
-        let last = first_next - TimeDelta::days(1);
-        let back = i64::from(last.weekday().num_days_from_sunday());
-        (last - TimeDelta::days(back))
-            .and_hms_opt(1, 0, 0)
-            .map(|t| t.and_utc())
-    };
-    let summer = matches!((last_sunday(3), last_sunday(10)), (Some(start), Some(end)) if at >= start && at < end);
-    (at + TimeDelta::hours(if summer { 2 } else { 1 })).date_naive()
+        .unwrap_or_else(|_| tekup_types::copenhagen::date(Utc::now()))
 }
 
 /// The invoice with our id as `externalId`, among those entered on its date.

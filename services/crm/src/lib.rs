@@ -13,6 +13,7 @@ mod store;
 
 use actix_web::web;
 use tekup_events::Subscription;
+use tekup_events::gdpr::{Erase, Part};
 use tekup_runtime::{NoConfig, Service, ServiceApp, Start};
 
 /// The crm service.
@@ -46,6 +47,35 @@ impl ServiceApp for Crm {
             events::companies(),
             events::similar_items(),
             events::communications(),
+            tekup_events::gdpr::subscription("crm", GDPR),
         ]
     }
 }
+
+/// Where crm keeps personal data, for flow's data-subject requests (erasure and export).
+pub const GDPR: &[Part] = &[
+    Part {
+        table: "crm.contacts",
+        by_email: Some("lower(email) = lower($2)"),
+        by_cvr: Some("cvr = $2"),
+        erase: Erase::Delete,
+    },
+    Part {
+        table: "crm.customers",
+        by_email: Some("lower(email) = lower($2)"),
+        by_cvr: Some("cvr = $2"),
+        erase: Erase::Delete,
+    },
+    Part {
+        table: "crm.communications",
+        by_email: Some("lower(customer_email) = lower($2)"),
+        by_cvr: Some("cvr = $2"),
+        erase: Erase::Delete,
+    },
+    Part {
+        table: "crm.emails",
+        by_email: Some("lower(from_address) = lower($2)"),
+        by_cvr: Some("cvr = $2"),
+        erase: Erase::Delete,
+    },
+];

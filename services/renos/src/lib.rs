@@ -13,6 +13,7 @@ mod store;
 
 use actix_web::web;
 use tekup_events::Subscription;
+use tekup_events::gdpr::{Erase, Part};
 use tekup_runtime::{NoConfig, Service, ServiceApp, Start};
 
 /// The renos service.
@@ -45,6 +46,45 @@ impl ServiceApp for Renos {
             tekup_events::projection::access_grants(),
             events::invoice_sync(),
             events::inbound(),
+            tekup_events::gdpr::subscription("renos", GDPR),
         ]
     }
 }
+
+/// Where renos keeps personal data, for flow's data-subject requests (erasure and export).
+pub const GDPR: &[Part] = &[
+    Part {
+        table: "renos.conversations",
+        by_email: Some("lower(customer_email) = lower($2)"),
+        by_cvr: Some("cvr = $2"),
+        erase: Erase::Delete,
+    },
+    Part {
+        table: "renos.email_threads",
+        by_email: Some("lower(customer_email) = lower($2)"),
+        by_cvr: Some("cvr = $2"),
+        erase: Erase::Delete,
+    },
+    Part {
+        table: "renos.email_messages",
+        by_email: Some("lower(from_address) = lower($2)"),
+        by_cvr: Some("cvr = $2"),
+        erase: Erase::Delete,
+    },
+    Part {
+        table: "renos.leads",
+        by_email: Some("lower(email) = lower($2)"),
+        by_cvr: Some("cvr = $2"),
+        erase: Erase::Anonymise(
+            "name = 'Slettet (GDPR)', email = NULL, phone = NULL, message = ''",
+        ),
+    },
+    Part {
+        table: "renos.customers",
+        by_email: Some("lower(email) = lower($2)"),
+        by_cvr: Some("cvr = $2"),
+        erase: Erase::Anonymise(
+            "name = 'Slettet (GDPR)', email = NULL, phone = NULL, street = NULL, zipcode = NULL, city = NULL",
+        ),
+    },
+];

@@ -17,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tekup_auth::{Jwk, Jwks, SigningKey, Verifier};
 use tekup_events::Subscription;
+use tekup_events::gdpr::{Erase, Part};
 use tekup_runtime::{Service, ServiceApp, Start};
 
 /// The shared service.
@@ -159,6 +160,19 @@ impl ServiceApp for Shared {
     }
 
     fn subscriptions() -> Vec<Subscription> {
-        vec![http::audit::subscription()]
+        vec![
+            http::audit::subscription(),
+            tekup_events::gdpr::subscription("shared", GDPR),
+        ]
     }
 }
+
+/// Where shared keeps personal data, for flow's data-subject requests (erasure and export).
+pub const GDPR: &[Part] = &[Part {
+    table: "shared.users",
+    by_email: Some("email = lower($2)"),
+    by_cvr: None,
+    erase: Erase::Anonymise(
+        "email = 'erased-' || id || '@invalid', first_name = 'Slettet', last_name = 'Slettet', active = false",
+    ),
+}];

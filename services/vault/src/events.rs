@@ -17,7 +17,6 @@ use tekup_events::kafka::topic;
 use tekup_events::outbox::{self, Outgoing};
 use tekup_events::{Event, HandleError, Handler, Subscription};
 use tekup_proto::crm::v1::{ActivityRecorded, EmailLogged};
-use tekup_proto::flow::v1::ErasureRequested;
 use tekup_proto::renos::v1::{
     ConversationDeleted, ConversationRecorded, EmailThreadDeleted, EmailThreadUpdated, Message,
 };
@@ -88,23 +87,16 @@ pub async fn publish_similar(
 }
 
 pub fn subscriptions() -> Vec<Subscription> {
-    vec![
-        Subscription {
-            name: "items".into(),
-            topics: vec![
-                topic("renos", "conversation"),
-                topic("renos", "email_thread"),
-                topic("crm", "activity"),
-                topic("crm", "email"),
-            ],
-            handler: Arc::new(Items),
-        },
-        Subscription {
-            name: "erasure".into(),
-            topics: vec![topic("flow", "gdpr")],
-            handler: Arc::new(Erasure),
-        },
-    ]
+    vec![Subscription {
+        name: "items".into(),
+        topics: vec![
+            topic("renos", "conversation"),
+            topic("renos", "email_thread"),
+            topic("crm", "activity"),
+            topic("crm", "email"),
+        ],
+        handler: Arc::new(Items),
+    }]
 }
 
 /// An item of another service, as a document.
@@ -297,31 +289,4 @@ fn deletion(event: &Event) -> Result<Option<Deleted>, HandleError> {
         return Ok(Some((org, "renos", "email_thread", d.thread_id)));
     }
     Ok(None)
-}
-
-struct Erasure;
-
-impl Handler for Erasure {
-    fn handle<'a>(
-        &'a self,
-        conn: &'a mut AsyncPgConnection,
-        event: &'a Event,
-    ) -> BoxFuture<'a, Result<(), HandleError>> {
-        Box::pin(async move {
-            let Some(request) = event.decoded::<ErasureRequested>()? else {
-                return Ok(());
-            };
-            let org_id = HandleError::uuid("org_id", &request.org_id)?;
-            let cvr = Some(request.cvr.trim()).filter(|c| !c.is_empty());
-            let email = Some(request.email.trim()).filter(|e| !e.is_empty());
-            if cvr.is_none() && email.is_none() {
-                return Err(HandleError::permanent(
-                    "an erasure request names neither a company nor a person",
-                ));
-            }
-            let erased = documents::erase(conn, org_id, cvr, email).await?;
-            tracing::info!(request_id = request.request_id, erased, "erasure applied");
-            Ok(())
-        })
-    }
 }

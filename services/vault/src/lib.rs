@@ -22,6 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tekup_embed::{Embedder, Local, OpenAi, OpenAiOptions};
 use tekup_events::Subscription;
+use tekup_events::gdpr::{Erase, Part};
 use tekup_runtime::{Service, ServiceApp, Start};
 
 pub use search::QueryCache;
@@ -242,6 +243,17 @@ impl ServiceApp for Vault {
             tekup_events::projection::access_grants(),
         ];
         subscriptions.extend(events::subscriptions());
+        subscriptions.push(tekup_events::gdpr::subscription("vault", GDPR));
         subscriptions
     }
 }
+
+/// Where vault keeps personal data, for flow's data-subject requests (erasure and export).
+pub const GDPR: &[Part] = &[Part {
+    table: "vault.documents",
+    by_email: Some(
+        "lower(contact_email) = lower($2) OR id IN (SELECT document_id FROM vault.document_versions WHERE strpos(lower(raw_content), lower($2)) > 0)",
+    ),
+    by_cvr: Some("cvr = $2"),
+    erase: Erase::Delete,
+}];

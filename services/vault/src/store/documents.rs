@@ -345,32 +345,6 @@ pub async fn delete_item(
     .await
 }
 
-/// GDPR erasure: every document about the person with `email` — theirs by contact, or any
-/// version of which mentions the address — within company `cvr` when given; without an
-/// e-mail, every document of company `cvr`. Returns how many went.
-pub async fn erase(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-    cvr: Option<&str>,
-    email: Option<&str>,
-) -> Result<usize, Error> {
-    if cvr.is_none() && email.is_none() {
-        return Ok(0);
-    }
-    diesel::sql_query(
-        "DELETE FROM vault.documents d WHERE org_id = $1 \
-         AND ($2::text IS NULL OR cvr = $2) \
-         AND ($3::text IS NULL OR lower(contact_email) = lower($3) \
-              OR EXISTS (SELECT 1 FROM vault.document_versions v WHERE v.document_id = d.id \
-                         AND strpos(lower(v.raw_content), lower($3)) > 0))",
-    )
-    .bind::<SqlUuid, _>(org_id)
-    .bind::<Nullable<Text>, _>(cvr)
-    .bind::<Nullable<Text>, _>(email)
-    .execute(conn)
-    .await
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,8 +1,8 @@
-//! Billy.dk API tokens at rest: AES-256-GCM under a key from configuration, a fresh 96-bit
-//! nonce per encryption, the organization's id as associated data (a ciphertext copied to
-//! another organization's row does not decrypt), and the key's id stored beside it so that
-//! keys can be rotated: new tokens use the current key, old ones still decrypt with a retired
-//! key until they are stored again.
+//! Secrets at rest (Billy.dk API tokens, flow's secret variables and signing keys): AES-256-GCM
+//! under a key from configuration, a fresh 96-bit nonce per encryption, the organization's id
+//! as associated data (a ciphertext copied to another organization's row does not decrypt),
+//! and the key's id stored beside it so that keys can be rotated: new secrets use the current
+//! key, old ones still decrypt with a retired key until they are stored again.
 
 use std::collections::HashMap;
 
@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CryptoError {
-    #[error("app.token_key is not set: it must be 32 random bytes in base64")]
-    NoKey,
+    #[error("{0} is not set: it must be 32 random bytes in base64")]
+    NoKey(String),
     #[error("{0} is not 32 bytes in base64")]
     BadKey(String),
     #[error("the token was encrypted with key {0}, which is not configured")]
@@ -33,6 +33,8 @@ pub struct Sealed {
 }
 
 pub struct TokenCipher {
+    /// The settings the keys come from, named in errors: (current, retired).
+    settings: (String, String),
     current: String,
     keys: HashMap<String, Aes256Gcm>,
 }
@@ -46,18 +48,21 @@ fn key(name: &str, encoded: &str) -> Result<Aes256Gcm, CryptoError> {
 
 impl TokenCipher {
     /// The current key (`key_id`, `key`) and retired ones (`id=base64;id=base64`), which only
-    /// decrypt.
+    /// decrypt; `settings` names where they are configured (e.g. `app.token_key`,
+    /// `app.retired_token_keys`), for errors.
     pub fn new(
+        settings: (&str, &str),
         key_id: &str,
         current: &SecretString,
         retired: &SecretString,
     ) -> Result<Self, CryptoError> {
+        let (current_name, retired_name) = settings;
         if current.expose_secret().trim().is_empty() {
-            return Err(CryptoError::NoKey);
+            return Err(CryptoError::NoKey(current_name.to_owned()));
         }
         let mut keys = HashMap::from([(
             key_id.to_owned(),
-            key("app.token_key", current.expose_secret())?,
+            key(current_name, current.expose_secret())?,
         )]);
         for entry in retired
             .expose_secret()
@@ -67,11 +72,12 @@ impl TokenCipher {
         {
             let (id, encoded) = entry
                 .split_once('=')
-                .ok_or_else(|| CryptoError::BadKey("app.retired_token_keys".into()))?;
+                .ok_or_else(|| CryptoError::BadKey(retired_name.to_owned()))?;
             keys.entry(id.trim().to_owned())
-                .or_insert(key("app.retired_token_keys", encoded)?);
+                .or_insert(key(retired_name, encoded)?);
         }
         Ok(Self {
+            settings: (current_name.to_owned(), retired_name.to_owned()),
             current: key_id.to_owned(),
             keys,
         })
@@ -82,7 +88,10 @@ impl TokenCipher {
     }
 
     pub fn seal(&self, org_id: Uuid, token: &str) -> Result<Sealed, CryptoError> {
-        let cipher = self.keys.get(&self.current).ok_or(CryptoError::NoKey)?;
+        let cipher = self
+            .keys
+            .get(&self.current)
+            .ok_or_else(|| CryptoError::NoKey(self.settings.0.clone()))?;
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let ciphertext = cipher
             .encrypt(
@@ -133,12 +142,13 @@ mod tests {
         SecretString::from(s.to_owned())
     }
 
+    const SETTINGS: (&str, &str) = ("app.token_key", "app.retired_token_keys");
     const KEY_1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     const KEY_2: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 
     #[test]
     fn a_token_round_trips_and_is_not_in_the_ciphertext() {
-        let cipher = TokenCipher::new("1", &secret(KEY_1), &secret("")).unwrap();
+        let cipher = TokenCipher::new(SETTINGS, "1", &secret(KEY_1), &secret("")).unwrap();
         let org = Uuid::now_v7();
         let sealed = cipher.seal(org, "billy-token-123").unwrap();
         assert!(!sealed.ciphertext.windows(5).any(|w| w == b"billy"));
@@ -155,27 +165,32 @@ mod tests {
 
     #[test]
     fn another_organization_or_key_cannot_open_it() {
-        let cipher = TokenCipher::new("1", &secret(KEY_1), &secret("")).unwrap();
+        let cipher = TokenCipher::new(SETTINGS, "1", &secret(KEY_1), &secret("")).unwrap();
         let org = Uuid::now_v7();
         let sealed = cipher.seal(org, "t").unwrap();
         assert_eq!(
             cipher.open(Uuid::now_v7(), &sealed).unwrap_err(),
             CryptoError::Decrypt
         );
-        let other = TokenCipher::new("1", &secret(KEY_2), &secret("")).unwrap();
+        let other = TokenCipher::new(SETTINGS, "1", &secret(KEY_2), &secret("")).unwrap();
         assert_eq!(other.open(org, &sealed).unwrap_err(), CryptoError::Decrypt);
     }
 
     #[test]
     fn a_rotated_key_still_opens_old_tokens() {
-        let old = TokenCipher::new("1", &secret(KEY_1), &secret("")).unwrap();
+        let old = TokenCipher::new(SETTINGS, "1", &secret(KEY_1), &secret("")).unwrap();
         let org = Uuid::now_v7();
         let sealed = old.seal(org, "t").unwrap();
-        let rotated =
-            TokenCipher::new("2", &secret(KEY_2), &secret(&format!("1={KEY_1}"))).unwrap();
+        let rotated = TokenCipher::new(
+            SETTINGS,
+            "2",
+            &secret(KEY_2),
+            &secret(&format!("1={KEY_1}")),
+        )
+        .unwrap();
         assert_eq!(rotated.open(org, &sealed).unwrap().expose_secret(), "t");
         assert_eq!(rotated.seal(org, "t").unwrap().key_id, "2");
-        let forgot = TokenCipher::new("2", &secret(KEY_2), &secret("")).unwrap();
+        let forgot = TokenCipher::new(SETTINGS, "2", &secret(KEY_2), &secret("")).unwrap();
         assert_eq!(
             forgot.open(org, &sealed).unwrap_err(),
             CryptoError::UnknownKey("1".into())
@@ -185,9 +200,9 @@ mod tests {
     #[test]
     fn keys_are_checked() {
         assert_eq!(
-            TokenCipher::new("1", &secret(""), &secret("")).err(),
-            Some(CryptoError::NoKey)
+            TokenCipher::new(SETTINGS, "1", &secret(""), &secret("")).err(),
+            Some(CryptoError::NoKey("app.token_key".into()))
         );
-        assert!(TokenCipher::new("1", &secret("c2hvcnQ="), &secret("")).is_err());
+        assert!(TokenCipher::new(SETTINGS, "1", &secret("c2hvcnQ="), &secret("")).is_err());
     }
 }
