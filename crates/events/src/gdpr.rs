@@ -202,13 +202,37 @@ pub fn subscription(service: &'static str, parts: &'static [Part]) -> Subscripti
     Subscription {
         name: "gdpr".into(),
         topics: vec![kafka::topic("flow", "gdpr")],
-        handler: Arc::new(Answers { service, parts }),
+        handler: Arc::new(Answers {
+            service,
+            parts,
+            remember: None,
+        }),
+    }
+}
+
+/// Like [`subscription`], for a service that copies people from an outside system: an erased
+/// person's e-mail address is remembered as its SHA-256 (lower-cased) in `table` (`org_id`,
+/// `email_sha256`), so that the next copy can leave them out.
+pub fn subscription_remembering(
+    service: &'static str,
+    parts: &'static [Part],
+    table: &'static str,
+) -> Subscription {
+    Subscription {
+        name: "gdpr".into(),
+        topics: vec![kafka::topic("flow", "gdpr")],
+        handler: Arc::new(Answers {
+            service,
+            parts,
+            remember: Some(table),
+        }),
     }
 }
 
 struct Answers {
     service: &'static str,
     parts: &'static [Part],
+    remember: Option<&'static str>,
 }
 
 impl Handler for Answers {
@@ -222,6 +246,19 @@ impl Handler for Answers {
                 return Ok(());
             };
             let (counts, bundle) = apply(conn, self.parts, &request).await?;
+            if let (Some(table), Kind::Erasure, Some(email)) =
+                (self.remember, request.kind, &request.email)
+            {
+                diesel::sql_query(format!(
+                    "INSERT INTO {table} (org_id, email_sha256) VALUES \
+                     ($1, encode(sha256(convert_to(lower(btrim($2)), 'UTF8')), 'hex')) \
+                     ON CONFLICT DO NOTHING"
+                ))
+                .bind::<SqlUuid, _>(request.org_id)
+                .bind::<Text, _>(email)
+                .execute(conn)
+                .await?;
+            }
             tracing::info!(
                 request_id = request.id,
                 kind = request.kind.as_str(),

@@ -26,16 +26,38 @@ pub async fn publish<M: Message + Name>(
     conn: &mut AsyncPgConnection,
     event: Outgoing<'_, M>,
 ) -> QueryResult<Uuid> {
+    let payload = event.payload.encode_to_vec();
+    publish_encoded(
+        conn,
+        Outgoing {
+            topic: event.topic,
+            org_id: event.org_id,
+            cvr: event.cvr,
+            subject: event.subject,
+            payload: &payload,
+        },
+        &M::full_name(),
+    )
+    .await
+}
+
+/// Like [`publish`], for a payload already encoded as `event_type` (a workflow builds events
+/// from JSON by type name, see [`tekup_proto::from_json`]).
+pub async fn publish_encoded(
+    conn: &mut AsyncPgConnection,
+    event: Outgoing<'_, Vec<u8>>,
+    event_type: &str,
+) -> QueryResult<Uuid> {
     let id = Uuid::now_v7();
     diesel::insert_into(outbox::table)
         .values((
             outbox::id.eq(id),
             outbox::topic.eq(event.topic),
-            outbox::event_type.eq(M::full_name()),
+            outbox::event_type.eq(event_type),
             outbox::aggregate_id.eq(event.subject),
             outbox::org_id.eq(event.org_id),
             outbox::cvr.eq(event.cvr),
-            outbox::payload.eq(event.payload.encode_to_vec()),
+            outbox::payload.eq(event.payload),
             outbox::traceparent.eq(current_traceparent()),
         ))
         .execute(conn)

@@ -93,6 +93,18 @@ impl FakeBilly {
         }
     }
 
+    /// Adds a company contact with a contact person's e-mail address.
+    pub fn add_contact(&self, name: &str, cvr: &str, email: &str) {
+        let mut inner = lock(&self.inner);
+        inner.next_id += 1;
+        let id = format!("c{}", inner.next_id);
+        inner.contacts.push(json!({
+            "id": id, "organizationId": "org-fake", "type": "company", "name": name,
+            "registrationNo": cvr, "countryId": "DK",
+            "contactPersons": [{"name": name, "email": email}],
+        }));
+    }
+
     pub fn invoices(&self) -> Vec<Value> {
         lock(&self.inner).invoices.clone()
     }

@@ -214,6 +214,7 @@ pub struct TestApp {
 pub mod fake_billy;
 pub mod fake_openai;
 pub mod identity;
+pub mod receiver;
 
 mod actix_web_handle {
     /// Stops the server when the test ends.

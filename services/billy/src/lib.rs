@@ -217,7 +217,7 @@ impl ServiceApp for Billy {
             tekup_events::projection::organizations(),
             tekup_events::projection::access_grants(),
             events::issued_invoices(),
-            tekup_events::gdpr::subscription("billy", GDPR),
+            tekup_events::gdpr::subscription_remembering("billy", GDPR, "billy.erased_subjects"),
         ]
     }
 }

@@ -285,14 +285,17 @@ pub struct CachedCustomer<'a> {
     pub data: &'a serde_json::Value,
 }
 
-/// Returns whether the contact is new or changed.
+/// Returns whether the contact is new or changed. A contact whose person was erased on a GDPR
+/// request (`erased_subjects`) is not cached again.
 pub async fn cache_customer(
     conn: &mut AsyncPgConnection,
     c: CachedCustomer<'_>,
 ) -> Result<bool, Error> {
     let rows = diesel::sql_query(
         "INSERT INTO billy.cached_customers (org_id, billy_id, name, cvr, email, content_hash, data) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         SELECT $1, $2, $3, $4, $5, $6, $7 WHERE $5::text IS NULL OR NOT EXISTS ( \
+           SELECT 1 FROM billy.erased_subjects e WHERE e.org_id = $1 \
+           AND e.email_sha256 = encode(sha256(convert_to(lower(btrim($5)), 'UTF8')), 'hex')) \
          ON CONFLICT (org_id, billy_id) DO UPDATE SET name = EXCLUDED.name, cvr = EXCLUDED.cvr, \
            email = EXCLUDED.email, content_hash = EXCLUDED.content_hash, data = EXCLUDED.data, \
            synced_at = now() \

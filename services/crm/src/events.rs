@@ -280,3 +280,70 @@ async fn keep(
     .await?;
     Ok(())
 }
+
+/// Deals workflows ask for (`tekup.flow.v1.DealRequested`, e.g. from flow's lead validation):
+/// opened in the pipeline's first open stage. The inbox makes a redelivery open nothing twice;
+/// a company crm does not know is a permanent failure (to the dead-letter topic, with why).
+pub fn deal_requests() -> Subscription {
+    Subscription {
+        name: "deal-requests".into(),
+        topics: vec![topic("flow", "workflow")],
+        handler: Arc::new(DealRequests),
+    }
+}
+
+struct DealRequests;
+
+impl Handler for DealRequests {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            use crate::store::{companies, deals};
+            let Some(request) = event.decoded::<tekup_proto::flow::v1::DealRequested>()? else {
+                return Ok(());
+            };
+            let org_id = HandleError::uuid("org_id", &request.org_id)?;
+            let cvr = tekup_types::Cvr::parse(&request.cvr)
+                .map_err(|e| HandleError::permanent(format!("cvr {:?}: {e}", request.cvr)))?;
+            let title = request.title.trim();
+            if title.is_empty() || title.chars().count() > 200 || request.value_ore < 0 {
+                return Err(HandleError::permanent(
+                    "a requested deal needs a title of 1-200 characters and a value of 0 or more",
+                ));
+            }
+            match companies::find(conn, org_id, cvr.as_str()).await {
+                Ok(_) => {}
+                Err(diesel::result::Error::NotFound) => {
+                    return Err(HandleError::permanent(format!(
+                        "company {} is not registered in the organization",
+                        cvr.as_str()
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let stages = deals::stages(conn, org_id).await?;
+            let stage = stages
+                .iter()
+                .find(|s| s.outcome == "open")
+                .ok_or_else(|| HandleError::permanent("the pipeline has no open stage"))?;
+            let deal = deals::create(
+                conn,
+                org_id,
+                cvr.as_str(),
+                stage,
+                deals::Fields {
+                    title: Some(title.to_owned()),
+                    value_ore: Some(request.value_ore),
+                    ..deals::Fields::default()
+                },
+            )
+            .await?;
+            tracing::info!(deal_id = %deal.id, request_id = request.request_id,
+                source = request.source, "deal opened on a workflow's request");
+            Ok(())
+        })
+    }
+}

@@ -47,6 +47,7 @@ impl ServiceApp for Crm {
             events::companies(),
             events::similar_items(),
             events::communications(),
+            events::deal_requests(),
             tekup_events::gdpr::subscription("crm", GDPR),
         ]
     }

@@ -1,0 +1,11 @@
+DROP TABLE flow.gdpr_answers;
+DROP TABLE flow.gdpr_requests;
+DROP TABLE flow.metrics;
+DROP TABLE flow.variables;
+DROP TABLE flow.outgoing_deliveries;
+DROP TABLE flow.integrations;
+DROP TABLE flow.schedules;
+DROP TABLE flow.execution_logs;
+DROP TABLE flow.execution_steps;
+DROP TABLE flow.executions;
+DROP TABLE flow.workflows;
