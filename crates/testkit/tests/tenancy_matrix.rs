@@ -141,9 +141,19 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
     let renos = spawn_app_on::<renos::Renos>(Arc::clone(&db), &[("AUTH__JWKS_URL", &jwks)])
         .await
         .unwrap();
-    let flow = spawn_app_on::<flow::Flow>(Arc::clone(&db), &[("AUTH__JWKS_URL", &jwks)])
-        .await
-        .unwrap();
+    let flow = spawn_app_on::<flow::Flow>(
+        Arc::clone(&db),
+        &[
+            ("AUTH__JWKS_URL", &jwks),
+            (
+                "APP__SECRET_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            ),
+            ("APP__ENGINE__POLL_INTERVAL_MS", "50"),
+        ],
+    )
+    .await
+    .unwrap();
     let apps = Apps {
         billy: &billy,
         shared: &shared,
@@ -165,6 +175,10 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
         ),
         (Service::Crm, "communications"),
         (Service::Crm, "similar_items"),
+        (Service::Flow, "outgoing_deliveries"),
+        (Service::Flow, "metrics"),
+        (Service::Flow, "gdpr_answers"),
+        (Service::Billy, "erased_subjects"),
         (
             Service::Billy,
             "invoice_pushes WHERE status = 'synced' AND org_id",
@@ -329,6 +343,18 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
         "crm.communications",
         "flow.webhooks",
         "flow.webhook_deliveries",
+        "flow.workflows",
+        "flow.executions",
+        "flow.execution_steps",
+        "flow.execution_logs",
+        "flow.schedules",
+        "flow.integrations",
+        "flow.outgoing_deliveries",
+        "flow.variables",
+        "flow.metrics",
+        "flow.gdpr_requests",
+        "flow.gdpr_answers",
+        "billy.erased_subjects",
         "billy.cached_invoices",
         "billy.cached_customers",
         "billy.cached_products",
@@ -399,7 +425,67 @@ async fn seed_when_ready(
     seed_vault(vault, &token).await;
     seed_renos(renos, &token).await;
     seed_communications(flow, renos, &token).await;
+    seed_workflows(flow, &token).await;
     (org, user, token)
+}
+
+/// A variable, an integration, a workflow run that delivers to it (its steps, logs, delivery
+/// and metrics), a schedule and a GDPR request (answered by flow and billy, which remembers
+/// the person).
+async fn seed_workflows(flow: &TestApp, token: &str) {
+    call(
+        flow,
+        Method::PUT,
+        "/v1/variables/greeting",
+        token,
+        json!({"value": "Hej"}),
+    )
+    .await;
+    // flow's own health endpoint refuses a POST: a delivery attempt with a 4xx answer.
+    call(
+        flow,
+        Method::PUT,
+        "/v1/integrations/sink",
+        token,
+        json!({"kind": "webhook", "url": flow.at("/healthz")}),
+    )
+    .await;
+    call(
+        flow,
+        Method::POST,
+        "/v1/workflows",
+        token,
+        json!({"name": "seed", "definition": {"trigger": {"type": "manual"}, "steps": [
+            {"id": "say", "type": "transform", "set": {"text": "{{ vars.greeting }}"}},
+            {"id": "tell", "type": "webhook", "integration": "sink", "event_type": "seed",
+             "payload": {"text": "{{ steps.say.text }}"}}
+        ]}}),
+    )
+    .await;
+    call(
+        flow,
+        Method::POST,
+        "/v1/workflows/seed/executions",
+        token,
+        json!({"input": {}}),
+    )
+    .await;
+    call(
+        flow,
+        Method::POST,
+        "/v1/schedules",
+        token,
+        json!({"workflow": "seed", "cron": "0 3 * * *"}),
+    )
+    .await;
+    call(
+        flow,
+        Method::POST,
+        "/v1/gdpr/requests",
+        token,
+        json!({"kind": "erasure", "email": "glemt@kunde.dk"}),
+    )
+    .await;
 }
 
 /// A label, a template, an e-mail that gets a suggested answer, and a chatbot conversation
