@@ -303,6 +303,11 @@ run_platform() {
   if [[ ! -f $billy_key_file ]]; then
     (umask 077; head -c 32 /dev/urandom | base64 >"$billy_key_file")
   fi
+  # flow's key for secret variables and integrations' secrets at rest.
+  local flow_key_file=$RUN_STATE/secrets/flow-secret-key
+  if [[ ! -f $flow_key_file ]]; then
+    (umask 077; head -c 32 /dev/urandom | base64 >"$flow_key_file")
+  fi
   for service in "${SERVICES[@]}"; do
     local pidfile=$RUN_STATE/$service.pid
     if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
@@ -320,6 +325,7 @@ run_platform() {
       $([[ $service == shared ]] && echo "TEKUP__SHARED__APP__JWT__SIGNING_KEY=$(cat "$signing_file")") \
       $([[ $service == vault ]] && echo "TEKUP__VAULT__APP__EMBEDDER__MODEL_DIR=$MODEL_DIR") \
       $([[ $service == billy ]] && echo "TEKUP__BILLY__APP__TOKEN_KEY=$(cat "$billy_key_file")") \
+      $([[ $service == flow ]] && echo "TEKUP__FLOW__APP__SECRET_KEY=$(cat "$flow_key_file")") \
       "TEKUP__${upper}__AUTH__JWKS_URL=http://127.0.0.1:$(service_port shared)/.well-known/jwks.json" \
       setsid "$bin/$service" >>"$RUN_STATE/logs/$service.log" 2>&1 </dev/null &
     echo $! >"$pidfile"

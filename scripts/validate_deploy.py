@@ -21,7 +21,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICES = ["vault", "billy", "renos", "crm", "flow", "shared"]
 # Services that call a third party's API over HTTPS outside the cluster (billy: Billy.dk;
 # vault: an embeddings API when configured).
-EXTERNAL_HTTPS = {"billy", "vault"}
+EXTERNAL_HTTPS = {"billy", "flow", "vault"}
 BIN = os.path.dirname(sys.executable)
 
 
