@@ -12,6 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tekup_testkit::fake_billy::{FakeBilly, TOKEN};
 use tekup_testkit::identity::{Identity, call, expect};
+use tekup_testkit::receiver::{Receiver, Reply};
 use tekup_testkit::{TestApp, TestDb, spawn_app_on, wait_until};
 
 const CVR: &str = "13585628";
@@ -208,6 +209,83 @@ async fn a_lead_in_renos_becomes_a_validated_deal_in_crm() {
     let workflow = get(&flow, "/v1/workflows/lead-validation", &viewer).await;
     assert_eq!(workflow["metrics"][0]["runs"], 1, "{workflow}");
     assert_eq!(workflow["metrics"][0]["succeeded"], 1, "{workflow}");
+
+    // With the registry lookup on, the deal is named after the registry's answer (a local
+    // stand-in for cvrapi.dk, which answers GET /api?search=<cvr>&country=dk).
+    let registry = Receiver::start().await.unwrap();
+    registry.script([Reply::Json(
+        json!({"vat": 29000018, "name": "Café Aarhus ApS",
+                                        "city": "Aarhus C", "protected": false}),
+    )]);
+    expect(
+        &flow,
+        Method::PUT,
+        "/v1/integrations/cvr-registry",
+        &admin,
+        Some(json!({"kind": "http", "url": registry.url,
+                    "headers": {"user-agent": "Tekup Platform - lead validation"}})),
+        200,
+    )
+    .await;
+    expect(
+        &flow,
+        Method::PUT,
+        "/v1/variables/cvr_registry_lookup",
+        &admin,
+        Some(json!({"value": true})),
+        204,
+    )
+    .await;
+    let other = "29000018";
+    expect(
+        &identity.shared,
+        Method::POST,
+        "/v1/companies",
+        &admin,
+        Some(json!({"cvr": other, "name": "Café Aarhus ApS"})),
+        201,
+    )
+    .await;
+    wait_until(
+        "the second company in crm",
+        Duration::from_secs(30),
+        async || {
+            call(
+                &crm,
+                Method::GET,
+                &format!("/v1/companies/{other}"),
+                &admin,
+                None,
+            )
+            .await
+            .is_ok_and(|(s, _)| s.is_success())
+        },
+    )
+    .await;
+    expect(
+        &renos,
+        Method::POST,
+        "/v1/leads",
+        &admin,
+        Some(
+            json!({"source": "email", "name": "Café Aarhus", "cvr": other,
+                    "message": "Rengøring af café"}),
+        ),
+        201,
+    )
+    .await;
+    let other_deals = format!("/v1/companies/{other}/deals");
+    wait_until("the looked-up deal", Duration::from_secs(60), async || {
+        get(&crm, &other_deals, &admin).await["items"][0]["title"] == "Lead: Café Aarhus ApS"
+    })
+    .await;
+    let asked = registry.received();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].path, format!("/api?search={other}&country=dk"));
+    assert_eq!(
+        asked[0].header("user-agent"),
+        Some("Tekup Platform - lead validation")
+    );
     drop((renos, crm, flow));
 }
 

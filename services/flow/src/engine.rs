@@ -134,6 +134,15 @@ impl Engine {
         cipher: Option<Arc<TokenCipher>>,
         config: EngineConfig,
     ) -> anyhow::Result<Self> {
+        // A request still under way when the lease runs out would be sent twice (by this
+        // instance and by the one that takes the execution over).
+        let timeout = i64::try_from(config.http_timeout_ms).unwrap_or(i64::MAX);
+        if timeout >= config.lease_ms {
+            anyhow::bail!(
+                "app.engine.http_timeout_ms ({timeout}) must be shorter than app.engine.lease_ms ({})",
+                config.lease_ms
+            );
+        }
         Ok(Self {
             pool,
             owner: Uuid::new_v4(),

@@ -46,7 +46,7 @@ async fn start(db: &Arc<TestDb>, jwks: &str) -> (Reaper, TestApp) {
         ("APP__ENGINE__POLL_INTERVAL_MS", "50".to_owned()),
         // A dead instance's execution is taken over two seconds after its last renewal.
         ("APP__ENGINE__LEASE_MS", "2000".to_owned()),
-        ("APP__ENGINE__HTTP_TIMEOUT_MS", "30000".to_owned()),
+        ("APP__ENGINE__HTTP_TIMEOUT_MS", "1500".to_owned()),
     ] {
         env.insert(format!("TEKUP__FLOW__{key}"), value);
     }

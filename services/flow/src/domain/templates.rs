@@ -13,7 +13,8 @@ pub fn all() -> Vec<Template> {
         name: "lead-validation",
         description: "A business lead from renos: check its CVR number (modulus 11), look the \
             company up in the CVR registry when the variable cvr_registry_lookup is true (through \
-            the integration cvr-registry), and ask crm to open a deal for it.",
+            the http integration cvr-registry, e.g. https://cvrapi.dk with a User-Agent header), \
+            and ask crm to open a deal for it.",
         definition: json!({
             "trigger": {
                 "type": "event",
@@ -27,7 +28,7 @@ pub fn all() -> Vec<Template> {
                 {"id": "lookup", "type": "condition",
                  "if": "default(vars.cvr_registry_lookup, false)", "else": "deal"},
                 {"id": "registry", "type": "http", "method": "GET", "integration": "cvr-registry",
-                 "url": "/{{ steps.validate.cvr }}",
+                 "url": "/api?search={{ steps.validate.cvr }}&country=dk",
                  "retry": {"max_attempts": 3, "non_retryable": ["http_4xx"]}},
                 {"id": "deal", "type": "emit", "event": "tekup.flow.v1.DealRequested",
                  "payload": {
