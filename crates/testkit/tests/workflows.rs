@@ -34,6 +34,31 @@ async fn start_flow(db: &Arc<TestDb>, jwks: &str) -> TestApp {
         .unwrap()
 }
 
+/// Registers company `cvr` in shared and waits until crm knows it.
+async fn register(identity: &Identity, crm: &TestApp, admin: &str, cvr: &str, name: &str) {
+    expect(
+        &identity.shared,
+        Method::POST,
+        "/v1/companies",
+        admin,
+        Some(json!({"cvr": cvr, "name": name})),
+        201,
+    )
+    .await;
+    wait_until("the company in crm", Duration::from_secs(30), async || {
+        call(
+            crm,
+            Method::GET,
+            &format!("/v1/companies/{cvr}"),
+            admin,
+            None,
+        )
+        .await
+        .is_ok_and(|(s, _)| s.is_success())
+    })
+    .await;
+}
+
 async fn get(app: &TestApp, path: &str, token: &str) -> Value {
     expect(app, Method::GET, path, token, None, 200).await
 }
@@ -61,27 +86,7 @@ async fn a_lead_in_renos_becomes_a_validated_deal_in_crm() {
         .user(&org, "viewer@rendetalje.dk", "viewer")
         .await
         .unwrap();
-    expect(
-        &identity.shared,
-        Method::POST,
-        "/v1/companies",
-        &admin,
-        Some(json!({"cvr": CVR, "name": "Kunde ApS"})),
-        201,
-    )
-    .await;
-    wait_until("the company in crm", Duration::from_secs(30), async || {
-        call(
-            &crm,
-            Method::GET,
-            &format!("/v1/companies/{CVR}"),
-            &admin,
-            None,
-        )
-        .await
-        .is_ok_and(|(s, _)| s.is_success())
-    })
-    .await;
+    register(&identity, &crm, &admin, CVR, "Kunde ApS").await;
 
     // The built-in workflow, installed by an administrator only.
     let templates = get(&flow, "/v1/workflow-templates", &viewer).await;
@@ -237,31 +242,7 @@ async fn a_lead_in_renos_becomes_a_validated_deal_in_crm() {
     )
     .await;
     let other = "29000018";
-    expect(
-        &identity.shared,
-        Method::POST,
-        "/v1/companies",
-        &admin,
-        Some(json!({"cvr": other, "name": "Café Aarhus ApS"})),
-        201,
-    )
-    .await;
-    wait_until(
-        "the second company in crm",
-        Duration::from_secs(30),
-        async || {
-            call(
-                &crm,
-                Method::GET,
-                &format!("/v1/companies/{other}"),
-                &admin,
-                None,
-            )
-            .await
-            .is_ok_and(|(s, _)| s.is_success())
-        },
-    )
-    .await;
+    register(&identity, &crm, &admin, other, "Café Aarhus ApS").await;
     expect(
         &renos,
         Method::POST,
@@ -325,27 +306,7 @@ async fn a_gdpr_erasure_reaches_every_service_and_each_confirms() {
         .unwrap();
     let person = "Mette.Hansen@Kunde.dk";
     let other = "jens@andenkunde.dk";
-    expect(
-        &identity.shared,
-        Method::POST,
-        "/v1/companies",
-        &admin,
-        Some(json!({"cvr": CVR, "name": "Kunde ApS"})),
-        201,
-    )
-    .await;
-    wait_until("the company in crm", Duration::from_secs(30), async || {
-        call(
-            &crm,
-            Method::GET,
-            &format!("/v1/companies/{CVR}"),
-            &admin,
-            None,
-        )
-        .await
-        .is_ok_and(|(s, _)| s.is_success())
-    })
-    .await;
+    register(&identity, &crm, &admin, CVR, "Kunde ApS").await;
 
     // The person, in every service that keeps people.
     for email in [person, other] {

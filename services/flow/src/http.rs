@@ -20,6 +20,15 @@ pub fn name_ok(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
 }
 
+/// 204 when a deletion found its `what`, else 404 naming it.
+pub fn deleted(found: bool, what: &str) -> Result<actix_web::HttpResponse, Problem> {
+    if found {
+        Ok(actix_web::HttpResponse::NoContent().finish())
+    } else {
+        Err(Problem::not_found(format!("No such {what}.")))
+    }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/webhooks", web::post().to(webhooks::create))
         .route("/v1/webhooks", web::get().to(webhooks::list))

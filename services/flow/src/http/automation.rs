@@ -204,11 +204,7 @@ pub async fn delete_schedule(
             .map_err(not_found("such schedule"))?;
         Ok::<_, Problem>(schedules::delete(conn, *id).await?)
     })?;
-    if found {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(Problem::not_found("No such schedule."))
-    }
+    crate::http::deleted(found, "schedule")
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -378,11 +374,7 @@ pub async fn delete_integration(
     let found = in_context!(&pool, principal.context(), |conn| {
         Ok::<_, Problem>(integrations::deactivate(conn, principal.org_id, &name).await?)
     })?;
-    if found {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(Problem::not_found("No such integration."))
-    }
+    crate::http::deleted(found, "integration")
 }
 
 /// An integration's outgoing deliveries, newest first: every attempt, with the receiver's
@@ -533,9 +525,5 @@ pub async fn delete_variable(
     let found = in_context!(&pool, principal.context(), |conn| {
         Ok::<_, Problem>(integrations::delete_variable(conn, principal.org_id, &name).await?)
     })?;
-    if found {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(Problem::not_found("No such variable."))
-    }
+    crate::http::deleted(found, "variable")
 }

@@ -146,11 +146,7 @@ pub async fn deactivate(
     let found = in_context!(&pool, principal.context(), |conn| {
         Ok::<_, Problem>(webhooks::deactivate(conn, *id).await?)
     })?;
-    if found {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(Problem::not_found("No such webhook."))
-    }
+    crate::http::deleted(found, "webhook")
 }
 
 #[derive(Debug, Serialize, ToSchema)]

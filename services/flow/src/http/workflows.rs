@@ -229,11 +229,7 @@ pub async fn deactivate(
     let found = in_context!(&pool, principal.context(), |conn| {
         Ok::<_, Problem>(workflows::deactivate(conn, principal.org_id, &name).await?)
     })?;
-    if found {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(Problem::not_found("No such workflow."))
-    }
+    crate::http::deleted(found, "workflow")
 }
 
 #[derive(Debug, Serialize, ToSchema)]
