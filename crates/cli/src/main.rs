@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use tekup_db::{Service, provision};
 
 mod mail;
+mod verify;
 
 #[derive(Parser)]
 #[command(name = "tekup", version, about = "Operations on the Tekup platform")]
@@ -44,6 +45,17 @@ enum Command {
         #[arg(long = "service")]
         services: Vec<Service>,
     },
+    /// Check the database's integrity: Row Level Security enabled and forced with policies on
+    /// every tenant table, each service role limited to its own schema, no orphaned tenant
+    /// rows, every service's organizations as in shared. Exits with 1 when a check fails.
+    Verify {
+        /// An administrator's URL to the platform's database.
+        #[arg(long, env = "TEKUP_ADMIN_URL", hide_env_values = true)]
+        admin_url: String,
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Back-fill e-mails into renos: mbox files, `.eml` files and directories of them (Maildir
     /// included), sent in batches that renos records as ingest runs. Known messages are counted
     /// as duplicates, so an interrupted import can simply be run again. Exits with 2 when a
@@ -70,6 +82,27 @@ async fn main() -> anyhow::Result<()> {
             password_dir,
         } => provision(&admin_url, &database, password_dir.as_deref()).await,
         Command::Migrate { services } => migrate(services).await,
+        Command::Verify { admin_url, json } => {
+            let checks = verify::run(&admin_url).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&checks)?);
+            } else {
+                for c in &checks {
+                    println!(
+                        "{:<4}  {:<32}  {}",
+                        if c.ok { "ok" } else { "FAIL" },
+                        c.check,
+                        c.detail
+                    );
+                }
+            }
+            let failed = checks.iter().filter(|c| !c.ok).count();
+            if failed > 0 {
+                eprintln!("{failed} check(s) failed");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::ImportMail {
             renos_url,
             token,
