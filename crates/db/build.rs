@@ -35,5 +35,24 @@ fn main() -> io::Result<()> {
         "cargo:rustc-env=TEKUP_MIGRATIONS_HASH={:016x}",
         hasher.finish()
     );
+    // Every migration's up.sql, for `tekup migrate --dry-run`: (schema, name, SQL).
+    let mut table = String::from("pub const UP_SQL: &[(&str, &str, &str)] = &[\n");
+    for path in all
+        .iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "up.sql"))
+    {
+        let relative = path.strip_prefix(&root).unwrap_or(path);
+        let mut parts = relative.iter().filter_map(|p| p.to_str());
+        let (Some(schema), Some(name)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        table.push_str(&format!(
+            "    ({schema:?}, {name:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
+    }
+    table.push_str("];\n");
+    let out = PathBuf::from(env::var("OUT_DIR").map_err(io::Error::other)?);
+    fs::write(out.join("up_sql.rs"), table)?;
     Ok(())
 }

@@ -48,6 +48,9 @@ enum Command {
         /// Only this service (repeatable).
         #[arg(long = "service")]
         services: Vec<Service>,
+        /// Print the SQL of the pending migrations instead of applying them.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Back up the schemas (all six by default) into a directory: one pg_dump file per schema
     /// (custom format, dumped in parallel from one snapshot) and `manifest.json` with each
@@ -119,7 +122,7 @@ async fn main() -> anyhow::Result<()> {
             database,
             password_dir,
         } => provision(&admin_url, &database, password_dir.as_deref()).await,
-        Command::Migrate { services } => migrate(services).await,
+        Command::Migrate { services, dry_run } => migrate(services, dry_run).await,
         Command::Backup {
             admin_url,
             out,
@@ -228,7 +231,7 @@ async fn provision(
     Ok(())
 }
 
-async fn migrate(services: Vec<Service>) -> anyhow::Result<()> {
+async fn migrate(services: Vec<Service>, dry_run: bool) -> anyhow::Result<()> {
     let services = if services.is_empty() {
         Service::ALL.to_vec()
     } else {
@@ -237,10 +240,33 @@ async fn migrate(services: Vec<Service>) -> anyhow::Result<()> {
     for service in services {
         let variable = format!("TEKUP__{}__DATABASE__URL", service.name().to_uppercase());
         let url = std::env::var(&variable).with_context(|| format!("set {variable}"))?;
-        let applied = tekup_db::migrate::run(&url, service)
+        let pending = tekup_db::migrate::pending(&url, service)
+            .await
+            .with_context(|| format!("reading {service}'s migrations"))?;
+        let applied = tekup_db::migrate::applied(&url, service).await?;
+        eprintln!(
+            "{service}: {} applied (newest {}), {} pending",
+            applied.len(),
+            applied.last().map_or("none", String::as_str),
+            pending.len()
+        );
+        if dry_run {
+            for name in &pending {
+                println!("-- {service}: {name}");
+                println!(
+                    "{}",
+                    tekup_db::migrate::up_sql(service, name).unwrap_or("-- (no SQL found)")
+                );
+            }
+            continue;
+        }
+        for name in &pending {
+            eprintln!("{service}: applying {name}");
+        }
+        let done = tekup_db::migrate::run(&url, service)
             .await
             .with_context(|| format!("migrating {service}"))?;
-        eprintln!("{service}: {} migration(s) applied", applied.len());
+        eprintln!("{service}: {} migration(s) applied", done.len());
     }
     Ok(())
 }

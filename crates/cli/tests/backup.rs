@@ -220,9 +220,14 @@ async fn backup_drop_restore_reads_back_identical() {
     let verify = tekup(&db, &["verify"]);
     let report = String::from_utf8_lossy(&verify.stdout);
     for line in report.lines() {
-        let restored = ["shared:", "crm:", "renos:"].iter().any(|s| line.contains(s));
+        let restored = ["shared:", "crm:", "renos:"]
+            .iter()
+            .any(|s| line.contains(s));
         assert!(!restored || line.starts_with("ok"), "{report}");
-        assert!(line.starts_with("ok") || line.contains("events not applied"), "{report}");
+        assert!(
+            line.starts_with("ok") || line.contains("events not applied"),
+            "{report}"
+        );
     }
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_dir_all(copy);

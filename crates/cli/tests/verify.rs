@@ -112,3 +112,46 @@ async fn verify_passes_on_a_sound_platform_and_fails_naming_each_fault() {
         "{checks}"
     );
 }
+
+#[tokio::test]
+async fn migrate_dry_run_prints_the_pending_sql_and_applies_nothing() {
+    let db = TestDb::new().await.unwrap();
+    let newest = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/crm"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .max()
+        .unwrap();
+    let version: String = newest.split('_').next().unwrap().replace('-', "");
+    // As if the newest crm migration had not run yet.
+    admin(
+        &db,
+        &format!("DELETE FROM crm.__diesel_schema_migrations WHERE version = '{version}'"),
+    )
+    .await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tekup"))
+        .args(["migrate", "--service", "crm", "--dry-run"])
+        .env("TEKUP__CRM__DATABASE__URL", db.url(Service::Crm))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sql = report(&output);
+    let expected = std::fs::read_to_string(format!(
+        "{}/../../migrations/crm/{newest}/up.sql",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    assert!(sql.starts_with(&format!("-- crm: {newest}\n")), "{sql}");
+    assert!(sql.contains(expected.trim()), "{sql}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("1 pending"));
+    let still = db
+        .admin_count(&format!(
+            "SELECT count(*) AS n FROM crm.__diesel_schema_migrations WHERE version = '{version}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(still, 0, "a dry run applies nothing");
+}

@@ -59,6 +59,31 @@ pub async fn run(url: &str, service: Service) -> Result<Vec<String>, DbError> {
     .await
 }
 
+mod up_sql {
+    include!(concat!(env!("OUT_DIR"), "/up_sql.rs"));
+}
+
+/// The SQL a migration of `service` applies, by its name (`2026-11-23-000001_event_tables`).
+pub fn up_sql(service: Service, name: &str) -> Option<&'static str> {
+    up_sql::UP_SQL
+        .iter()
+        .find(|(schema, n, _)| *schema == service.schema() && *n == name)
+        .map(|(_, _, sql)| *sql)
+}
+
+/// The names of the migrations not yet applied to `service`'s schema, in order.
+pub async fn pending(url: &str, service: Service) -> Result<Vec<String>, DbError> {
+    let conn = connect(url, service, 0)
+        .await
+        .map_err(|err| DbError::Unavailable(err.to_string()))?;
+    with_harness(conn, move |harness| {
+        harness
+            .pending_migrations(embedded(service))
+            .map(|migrations| migrations.iter().map(|m| m.name().to_string()).collect())
+    })
+    .await
+}
+
 /// The versions applied to `service`'s schema, oldest first.
 pub async fn applied(url: &str, service: Service) -> Result<Vec<String>, DbError> {
     let conn = connect(url, service, 0)
