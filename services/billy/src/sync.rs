@@ -120,66 +120,73 @@ async fn run(
 
     let contacts = session.list("contacts", &[]).await?;
     outcome.customers = contacts.len();
-    for contact in &contacts {
-        let Some(billy_id) = text(contact, "id") else {
-            continue;
-        };
-        let email = contact
-            .get("contactPersons")
-            .and_then(Value::as_array)
-            .and_then(|people| people.iter().find_map(|p| text(p, "email")));
-        let cvr = text(contact, "registrationNo");
-        let name = text(contact, "name").unwrap_or("");
+    // Cached in transactions of a few hundred: one per contact made a large organization's
+    // sync take as many round trips as it has contacts.
+    for chunk in contacts.chunks(250) {
         let changed = in_context!(pool, Context::System, |conn| {
-            let changed = store::cache_customer(
-                conn,
-                CachedCustomer {
-                    org_id,
-                    billy_id,
-                    name,
-                    cvr,
-                    email,
-                    hash: &hash(contact),
-                    data: contact,
-                },
-            )
-            .await?;
-            if changed {
-                publish(
+            let mut changed = 0;
+            for contact in chunk {
+                let Some(billy_id) = text(contact, "id") else {
+                    continue;
+                };
+                let email = contact
+                    .get("contactPersons")
+                    .and_then(Value::as_array)
+                    .and_then(|people| people.iter().find_map(|p| text(p, "email")));
+                let cvr = text(contact, "registrationNo");
+                let name = text(contact, "name").unwrap_or("");
+                let cached = store::cache_customer(
                     conn,
-                    "contact",
-                    org_id,
-                    billy_id,
-                    &ContactChanged {
-                        org_id: org_id.to_string(),
-                        billy_contact_id: billy_id.to_owned(),
-                        name: name.to_owned(),
-                        cvr: cvr.unwrap_or_default().to_owned(),
-                        email: email.unwrap_or_default().to_owned(),
+                    CachedCustomer {
+                        org_id,
+                        billy_id,
+                        name,
+                        cvr,
+                        email,
+                        hash: &hash(contact),
+                        data: contact,
                     },
                 )
                 .await?;
+                if cached {
+                    publish(
+                        conn,
+                        "contact",
+                        org_id,
+                        billy_id,
+                        &ContactChanged {
+                            org_id: org_id.to_string(),
+                            billy_contact_id: billy_id.to_owned(),
+                            name: name.to_owned(),
+                            cvr: cvr.unwrap_or_default().to_owned(),
+                            email: email.unwrap_or_default().to_owned(),
+                        },
+                    )
+                    .await?;
+                    changed += 1;
+                }
             }
             Ok::<_, tekup_runtime::Problem>(changed)
         })
         .map_err(BillyError::from)?;
-        outcome.changed += usize::from(changed);
+        outcome.changed += changed;
     }
 
     let products = session.list("products", &[]).await?;
     outcome.products = products.len();
-    for product in &products {
-        let Some(billy_id) = text(product, "id") else {
-            continue;
-        };
-        let price = product
-            .get("prices")
-            .and_then(Value::as_array)
-            .and_then(|prices| prices.first())
-            .and_then(|p| ore(p, "unitPrice"));
+    for chunk in products.chunks(250) {
         let changed = in_context!(pool, Context::System, |conn| {
-            Ok::<_, tekup_runtime::Problem>(
-                store::cache_product(
+            let mut changed = 0;
+            for product in chunk {
+                let Some(billy_id) = text(product, "id") else {
+                    continue;
+                };
+                let price = product
+                    .get("prices")
+                    .and_then(Value::as_array)
+                    .and_then(|prices| prices.first())
+                    .and_then(|p| ore(p, "unitPrice"));
+                let cached = store::cache_product(
                     conn,
                     org_id,
                     billy_id,
@@ -188,11 +195,13 @@ async fn run(
                     &hash(product),
                     product,
                 )
-                .await?,
-            )
+                .await?;
+                changed += usize::from(cached);
+            }
+            Ok::<_, tekup_runtime::Problem>(changed)
         })
         .map_err(BillyError::from)?;
-        outcome.changed += usize::from(changed);
+        outcome.changed += changed;
     }
 
     let oldest_open = in_context!(pool, Context::System, |conn| {
