@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use tekup_db::{Service, provision};
 
 mod backup;
+mod health;
 mod mail;
 mod verify;
 
@@ -85,6 +86,30 @@ enum Command {
         jobs: u32,
         #[arg(long, env = "TEKUP_PG_BIN")]
         pg_bin: Option<PathBuf>,
+    },
+    /// Every service's readiness, every schema's migrations, every outbox's backlog and every
+    /// consumer group's lag, as a table (or JSON). Exits with 1 when anything is unhealthy.
+    Health {
+        #[arg(long, env = "TEKUP_ADMIN_URL", hide_env_values = true)]
+        admin_url: String,
+        /// A service's address, `service=url` (repeatable); default: make run's ports on
+        /// 127.0.0.1.
+        #[arg(long = "url")]
+        urls: Vec<String>,
+        /// The broker, for consumer lag (skipped when absent).
+        #[arg(long, env = "TEKUP_BROKERS")]
+        brokers: Option<String>,
+        /// The topic and group name prefix the services run with.
+        #[arg(long, env = "TEKUP_EVENTS_NAMESPACE", default_value = "")]
+        namespace: String,
+        /// Unhealthy when an unpublished event is older than this.
+        #[arg(long, default_value_t = 60)]
+        max_outbox_age_secs: i64,
+        /// Unhealthy when a consumer group is further behind than this.
+        #[arg(long, default_value_t = 1000)]
+        max_lag: i64,
+        #[arg(long)]
+        json: bool,
     },
     /// Check the database's integrity: Row Level Security enabled and forced with policies on
     /// every tenant table, each service role limited to its own schema, no orphaned tenant
@@ -160,6 +185,66 @@ async fn main() -> anyhow::Result<()> {
                 restored.mismatches.len()
             );
             if !restored.mismatches.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Health {
+            admin_url,
+            urls,
+            brokers,
+            namespace,
+            max_outbox_age_secs,
+            max_lag,
+            json,
+        } => {
+            let mut addresses = std::collections::HashMap::new();
+            for entry in &urls {
+                let (name, url) = entry
+                    .split_once('=')
+                    .with_context(|| format!("--url {entry}: expected service=url"))?;
+                let service: Service = name
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--url {entry}: {e}"))?;
+                addresses.insert(service, url.trim_end_matches('/').to_owned());
+            }
+            let events = brokers.map(|brokers| tekup_events::EventsConfig {
+                brokers,
+                namespace,
+                ..tekup_events::EventsConfig::default()
+            });
+            let limits = health::Limits {
+                max_outbox_age_secs,
+                max_lag,
+            };
+            let report = health::run(&admin_url, &addresses, events.as_ref(), &limits).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{:<7} {:<6} {:<16} {:>7} {:>8} {:>9} {:>6}  problems",
+                    "service", "ready", "migration", "pending", "outbox", "oldest s", "lag"
+                );
+                for s in &report {
+                    println!(
+                        "{:<7} {:<6} {:<16} {:>7} {:>8} {:>9} {:>6}  {}",
+                        s.service,
+                        if s.ready { "yes" } else { "no" },
+                        s.migration,
+                        s.pending_migrations,
+                        s.outbox_backlog,
+                        s.outbox_oldest_secs
+                            .map_or("-".to_owned(), |a| a.to_string()),
+                        s.consumer_lag.values().sum::<i64>(),
+                        if s.problems.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            s.problems.join("; ")
+                        }
+                    );
+                }
+            }
+            if report.iter().any(|s| !s.problems.is_empty()) {
                 std::process::exit(1);
             }
             Ok(())

@@ -71,6 +71,17 @@ pub fn up_sql(service: Service, name: &str) -> Option<&'static str> {
         .map(|(_, _, sql)| *sql)
 }
 
+/// The names of every migration of `service` this binary carries, oldest first.
+pub fn names(service: Service) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = up_sql::UP_SQL
+        .iter()
+        .filter(|(schema, _, _)| *schema == service.schema())
+        .map(|(_, name, _)| *name)
+        .collect();
+    names.sort_unstable();
+    names
+}
+
 /// The names of the migrations not yet applied to `service`'s schema, in order.
 pub async fn pending(url: &str, service: Service) -> Result<Vec<String>, DbError> {
     let conn = connect(url, service, 0)

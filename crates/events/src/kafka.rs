@@ -87,3 +87,59 @@ pub async fn ping(producer: &FutureProducer, timeout: Duration) -> Result<(), St
     .await
     .map_err(|err| err.to_string())?
 }
+
+/// How far a consumer group is behind on one partition.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    /// The group's committed offset; `None` when it committed none yet.
+    pub committed: Option<i64>,
+    pub high_watermark: i64,
+    /// Messages not yet consumed: the high watermark minus the committed offset (or minus the
+    /// low watermark when nothing was committed).
+    pub lag: i64,
+}
+
+/// The lag of consumer group `group` (physical name) on `topics` (physical names), read from
+/// the broker without joining the group.
+pub fn group_lag(
+    config: &EventsConfig,
+    group: &str,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<Vec<PartitionLag>, KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = base(config, "tekup-health")
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut list = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                list.add_partition(t.name(), p.id());
+            }
+        }
+    }
+    let committed = consumer.committed_offsets(list, timeout)?;
+    let mut out = Vec::new();
+    for element in committed.elements() {
+        let (low, high) =
+            consumer.fetch_watermarks(element.topic(), element.partition(), timeout)?;
+        let offset = match element.offset() {
+            Offset::Offset(o) if o >= 0 => Some(o),
+            _ => None,
+        };
+        out.push(PartitionLag {
+            topic: element.topic().to_owned(),
+            partition: element.partition(),
+            committed: offset,
+            high_watermark: high,
+            lag: (high - offset.unwrap_or(low)).max(0),
+        });
+    }
+    Ok(out)
+}
