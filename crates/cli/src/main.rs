@@ -16,6 +16,7 @@ mod backup;
 mod health;
 mod legacy;
 mod mail;
+mod seed;
 mod verify;
 
 #[derive(Parser)]
@@ -142,6 +143,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Seed realistic, deterministic Danish test data through the services' APIs: an
+    /// organization with an administrator, an analyst and a viewer, companies with valid CVR
+    /// numbers, contacts, deals, activities, customers, leads, e-mail threads and chatbot
+    /// conversations. Prints the organization and the administrator's login.
+    Seed {
+        #[command(flatten)]
+        target: SeedTarget,
+    },
+    /// The test environment's daily reset: drop the six schemas, migrate them again and seed.
+    /// Refuses unless `--env test` is given and the database looks like a test database (its
+    /// name says test, dev or local, or it is on this machine), never one named for production.
+    Reset {
+        /// Must be `test`.
+        #[arg(long)]
+        env: String,
+        #[arg(long, env = "TEKUP_ADMIN_URL", hide_env_values = true)]
+        admin_url: String,
+        #[command(flatten)]
+        target: SeedTarget,
+    },
     /// Check the database's integrity: Row Level Security enabled and forced with policies on
     /// every tenant table, each service role limited to its own schema, no orphaned tenant
     /// rows, every service's organizations as in shared. Exits with 1 when a check fails.
@@ -168,6 +189,90 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct SeedTarget {
+    /// Multiplies every count (1: 10 companies, 30 contacts, 20 leads, ...).
+    #[arg(long, default_value_t = 1)]
+    scale: u32,
+    #[arg(long, default_value = "Rendetalje ApS")]
+    org_name: String,
+    /// shared's operator token (creates the organization and its users).
+    #[arg(long, env = "TEKUP_OPERATOR_TOKEN", hide_env_values = true)]
+    operator_token: String,
+    /// The seeded users' password.
+    #[arg(
+        long,
+        env = "TEKUP_SEED_PASSWORD",
+        hide_env_values = true,
+        default_value = "Rengøring-2026!"
+    )]
+    password: String,
+    /// A service's address, `service=url` (repeatable); default: make run's ports.
+    #[arg(long = "url")]
+    urls: Vec<String>,
+}
+
+impl SeedTarget {
+    fn urls(&self) -> anyhow::Result<seed::Urls> {
+        let mut addresses = std::collections::HashMap::new();
+        for entry in &self.urls {
+            let (name, url) = entry
+                .split_once('=')
+                .with_context(|| format!("--url {entry}: expected service=url"))?;
+            let service: Service = name
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--url {entry}: {e}"))?;
+            addresses.insert(service, url.trim_end_matches('/').to_owned());
+        }
+        let url = |s: Service| {
+            addresses
+                .get(&s)
+                .cloned()
+                .unwrap_or_else(|| health::default_url(s))
+        };
+        Ok(seed::Urls {
+            shared: url(Service::Shared),
+            crm: url(Service::Crm),
+            renos: url(Service::Renos),
+            flow: url(Service::Flow),
+        })
+    }
+
+    async fn seed(&self) -> anyhow::Result<()> {
+        let options = seed::Options {
+            scale: self.scale,
+            org_name: self.org_name.clone(),
+            operator_token: self.operator_token.clone(),
+            password: self.password.clone(),
+        };
+        eprintln!("seeding at scale {}", self.scale);
+        let seeded = seed::run(&self.urls()?, &options).await?;
+        println!("{}", serde_json::to_string_pretty(&seeded)?);
+        Ok(())
+    }
+}
+
+/// Whether `url` names a database that may be wiped: not named for production, and named for
+/// testing or on this machine.
+fn looks_like_test(url: &str) -> bool {
+    let lower = url.to_lowercase();
+    let (rest, database) = lower.rsplit_once('/').unwrap_or((&lower, ""));
+    let database = database.split('?').next().unwrap_or_default();
+    let host = rest.rsplit('@').next().unwrap_or(rest);
+    if ["prod", "live", "production"]
+        .iter()
+        .any(|w| database.contains(w) || host.contains(w))
+    {
+        return false;
+    }
+    ["test", "dev", "local"]
+        .iter()
+        .any(|w| database.contains(w))
+        || host.starts_with("127.0.0.1")
+        || host.starts_with("localhost")
+        || host.starts_with("[::1]")
 }
 
 #[tokio::main]
@@ -345,6 +450,53 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Seed { target } => target.seed().await,
+        Command::Reset {
+            env,
+            admin_url,
+            target,
+        } => {
+            if env != "test" {
+                anyhow::bail!("reset is for the test environment only (--env test), not {env:?}");
+            }
+            if !looks_like_test(&admin_url) {
+                anyhow::bail!(
+                    "refusing to reset: the database does not look like a test database \
+                     (name it *test*, *dev* or *local*, or run it on this machine)"
+                );
+            }
+            let mut conn =
+                <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(
+                    &admin_url,
+                )
+                .await
+                .context("connecting as the administrator")?;
+            // Schema by schema, retried: running services hold locks that a drop may deadlock
+            // with, and then one side is rolled back.
+            for schema in Service::ALL
+                .iter()
+                .map(|s| s.schema())
+                .chain(["tekup_import"])
+            {
+                let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                let mut attempt = 0;
+                while let Err(err) =
+                    diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, &sql).await
+                {
+                    attempt += 1;
+                    if attempt >= 10 {
+                        return Err(err).with_context(|| format!("dropping schema {schema}"));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                }
+            }
+            eprintln!("dropped the six schemas");
+            tekup_db::provision::schemas(&admin_url)
+                .await
+                .context("creating the schemas")?;
+            migrate(Vec::new(), false).await?;
+            target.seed().await
+        }
         Command::Verify { admin_url, json } => {
             let checks = verify::run(&admin_url).await?;
             if json {
@@ -474,4 +626,22 @@ fn password(dir: Option<&Path>, service: Service) -> anyhow::Result<String> {
         .and_then(|mut file| file.write_all(password.as_bytes()))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_test;
+
+    #[test]
+    fn only_test_looking_databases_may_be_reset() {
+        assert!(looks_like_test("postgres://a:b@127.0.0.1:5432/tekup"));
+        assert!(looks_like_test(
+            "postgres://a:b@db.internal:5432/tekup_test"
+        ));
+        assert!(!looks_like_test("postgres://a:b@db.internal:5432/tekup"));
+        assert!(!looks_like_test(
+            "postgres://a:b@prod-db.internal/tekup_test"
+        ));
+        assert!(!looks_like_test("postgres://a:b@127.0.0.1/tekup_prod"));
+    }
 }
