@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use tekup_testkit::identity::{Identity, call, expect};
 use tekup_testkit::{TestDb, spawn_app_on, wait_until};
 
-fn health(db: &TestDb, urls: &[String]) -> (Option<i32>, Value) {
+/// Runs `tekup health` off the test's runtime: the in-process services answer on it.
+async fn health(db: &TestDb, urls: &[String]) -> (Option<i32>, Value) {
     let events = db.events();
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tekup"));
     command
@@ -24,7 +25,9 @@ fn health(db: &TestDb, urls: &[String]) -> (Option<i32>, Value) {
     for url in urls {
         command.arg("--url").arg(url);
     }
-    let output = command.output().unwrap();
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
     let report = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
     (output.status.code(), report)
@@ -77,12 +80,12 @@ async fn health_reports_readiness_migrations_outboxes_and_consumer_lag() {
         urls.push(format!("{service}=http://127.0.0.1:9"));
     }
     wait_until("crm caught up", Duration::from_secs(30), async || {
-        let (_, report) = health(&db, &urls);
+        let (_, report) = health(&db, &urls).await;
         let crm = of(&report, "crm");
         crm["problems"] == json!([]) && crm["consumer_lag"]["companies"] == 0
     })
     .await;
-    let (code, report) = health(&db, &urls);
+    let (code, report) = health(&db, &urls).await;
     assert_eq!(code, Some(1), "four services are down");
     for service in ["shared", "crm"] {
         let s = of(&report, service);
@@ -119,7 +122,7 @@ async fn health_reports_readiness_migrations_outboxes_and_consumer_lag() {
     )
     .await
     .unwrap();
-    let (_, report) = health(&db, &urls);
+    let (_, report) = health(&db, &urls).await;
     let vault = of(&report, "vault");
     assert_eq!(vault["outbox_backlog"], 1);
     assert!(

@@ -335,10 +335,19 @@ impl Engine {
                 &mut deliveries,
             )
             .await;
-        let result = result.map_err(|mut e| {
-            e.message = secrets.redact(&e.message);
-            e
-        });
+        // What a receiver answers is stored: a secret it echoes back is not.
+        let result = result
+            .map(|outcome| match outcome {
+                Outcome::Next { output, goto } => Outcome::Next {
+                    output: secrets.redact_value(output),
+                    goto,
+                },
+                other => other,
+            })
+            .map_err(|mut e| {
+                e.message = secrets.redact(&e.message);
+                e
+            });
         metrics::counter!("flow_step_attempts_total", "kind" => step.action.kind(),
             "outcome" => if result.is_ok() { "ok" } else { "error" })
         .increment(1);
@@ -1214,6 +1223,19 @@ pub struct Secrets {
 }
 
 impl Secrets {
+    fn redact_value(&self, value: Value) -> Value {
+        if self.hidden.iter().all(String::is_empty) {
+            return value;
+        }
+        let text = value.to_string();
+        let redacted = self.redact(&text);
+        if redacted == text {
+            value
+        } else {
+            serde_json::from_str(&redacted).unwrap_or(Value::String(redacted))
+        }
+    }
+
     fn redact(&self, text: &str) -> String {
         self.hidden
             .iter()

@@ -103,8 +103,12 @@ impl World {
 async fn steps_run_in_order_through_retries_a_sub_workflow_a_wait_and_a_delay() {
     let world = World::new(51).await;
     let receiver = Receiver::start().await.unwrap();
-    // The receiver fails the first delivery; the retry succeeds.
-    receiver.script([Reply::Status(503)]);
+    // The receiver fails the first delivery; the retry succeeds, and its answer echoes the
+    // secret it was sent.
+    receiver.script([
+        Reply::Status(503),
+        Reply::Json(json!({"received": format!("Bearer {API_TOKEN}")})),
+    ]);
     let integration = world
         .send(
             Method::PUT,
@@ -291,6 +295,10 @@ async fn steps_run_in_order_through_retries_a_sub_workflow_a_wait_and_a_delay() 
             .await;
     }
     assert_eq!(stored, 0, "the secret is stored in clear somewhere");
+    assert_eq!(
+        done["outputs"]["notify"]["body"]["received"],
+        "Bearer [secret]"
+    );
     drop(world.identity);
 }
 
