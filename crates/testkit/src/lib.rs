@@ -213,6 +213,7 @@ pub struct TestApp {
 
 pub mod fake_billy;
 pub mod fake_openai;
+pub mod gate;
 pub mod identity;
 pub mod receiver;
 
