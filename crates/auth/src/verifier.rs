@@ -94,7 +94,14 @@ pub struct Verifier {
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_fetch: Mutex<Option<Instant>>,
     client: reqwest::Client,
+    /// Tokens already verified, by their SHA-256, with their claims: a token is checked once,
+    /// not on every request it is sent with (an Ed25519 verification per request was a large
+    /// part of a read's CPU). An entry is used only until the token expires.
+    verified: std::sync::Mutex<HashMap<[u8; 32], Claims>>,
 }
+
+/// Verified tokens kept at most; when full, expired ones go, and if none had, all.
+const VERIFIED_CAPACITY: usize = 10_000;
 
 impl Verifier {
     /// Keys fetched from `settings.jwks_url` on first need and whenever a token names a `kid`
@@ -118,6 +125,7 @@ impl Verifier {
             settings,
             source,
             keys: RwLock::new(keys),
+            verified: std::sync::Mutex::new(HashMap::new()),
             last_fetch: Mutex::new(None),
             client,
         }
@@ -129,6 +137,36 @@ impl Verifier {
 
     /// The claims of a valid token.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        use sha2::{Digest, Sha256};
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = chrono_now();
+        if let Some(claims) = self.cached(&digest, now) {
+            return Ok(claims);
+        }
+        let claims = self.verify_signed(token).await?;
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.retain(|_, c| c.exp > now);
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+        }
+        verified.insert(digest, claims.clone());
+        Ok(claims)
+    }
+
+    fn cached(&self, digest: &[u8; 32], now: i64) -> Option<Claims> {
+        let verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        verified.get(digest).filter(|c| c.exp > now).cloned()
+    }
+
+    async fn verify_signed(&self, token: &str) -> Result<Claims, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::Algorithm(header.alg));
@@ -215,6 +253,13 @@ fn decoding_keys(jwks: &Jwks) -> HashMap<String, DecodingKey> {
                 .map(|key| (jwk.kid.clone(), key))
         })
         .collect()
+}
+
+/// Seconds since the Unix epoch, as `exp` counts them.
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
