@@ -75,6 +75,8 @@ pub struct StepError {
     pub message: String,
     /// Whether another attempt could succeed.
     pub retryable: bool,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
 }
 
 impl StepError {
@@ -83,6 +85,7 @@ impl StepError {
             kind,
             message: message.into(),
             retryable: false,
+            status: None,
         }
     }
 }
@@ -210,7 +213,10 @@ impl Engine {
             Ok(d) => d,
             Err(message) => {
                 let error = StepError::permanent("workflow", message);
-                if let Err(err) = self.fail(&execution, None, &error).await {
+                if let Err(err) = self
+                    .end_alone(&execution, "failed", Some(&error), None)
+                    .await
+                {
                     tracing::warn!(error = %err, "cannot fail the execution");
                 }
                 return;
@@ -279,11 +285,11 @@ impl Engine {
         secrets: &Secrets,
     ) -> anyhow::Result<bool> {
         if execution.status == "waiting" {
-            return self.waited(execution, definition).await;
+            return self.waited(execution).await;
         }
         let index = usize::try_from(execution.step_index).unwrap_or(usize::MAX);
         let Some(step) = definition.steps.get(index) else {
-            self.finish(execution, "succeeded", None).await?;
+            self.end_alone(execution, "succeeded", None, None).await?;
             return Ok(false);
         };
         let attempt = execution.attempt + 1;
@@ -544,11 +550,7 @@ impl Engine {
                     attempt,
                     status_code: match &sent {
                         Ok((status, _)) => Some(i32::from(*status)),
-                        Err(e) => e
-                            .message
-                            .split_whitespace()
-                            .next()
-                            .and_then(|s| s.parse().ok()),
+                        Err(e) => e.status.map(i32::from),
                     },
                     error: sent.as_ref().err().map(|e| e.message.clone()),
                     duration_ms: i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX),
@@ -578,6 +580,7 @@ impl Engine {
                     kind: "integration",
                     message: p.to_string(),
                     retryable: true,
+                    status: None,
                 }
             }
         })
@@ -823,11 +826,7 @@ impl Engine {
 
     /// A waiting execution whose deadline passed: a sub-workflow may have ended, or a wait for
     /// an event timed out.
-    async fn waited(
-        &self,
-        execution: &mut Execution,
-        definition: &Definition,
-    ) -> anyhow::Result<bool> {
+    async fn waited(&self, execution: &mut Execution) -> anyhow::Result<bool> {
         let waiting = execution.waiting.clone().unwrap_or(Value::Null);
         let step_id = waiting["step"].as_str().unwrap_or_default().to_owned();
         let next_index = execution.step_index + 1;
@@ -971,7 +970,6 @@ impl Engine {
             execution.waiting = None;
             Ok::<_, Problem>(true)
         });
-        let _ = definition;
         match result {
             Ok(go_on) => Ok(go_on),
             Err(p) if p.code == LEASE_LOST => Ok(false),
@@ -979,32 +977,17 @@ impl Engine {
         }
     }
 
-    async fn finish(
-        &self,
-        execution: &mut Execution,
-        status: &str,
-        error: Option<&StepError>,
-    ) -> anyhow::Result<()> {
-        in_context!(&self.pool, Context::System, |conn| {
-            self.end(conn, execution, status, error, None).await
-        })
-        .or_else(|p| {
-            if p.code == LEASE_LOST {
-                Ok(())
-            } else {
-                Err(database(p))
-            }
-        })
-    }
-
-    async fn fail(
+    /// Ends an execution in a transaction of its own (see [`Self::end`]); a lost lease means
+    /// another instance owns it now, and nothing is done.
+    async fn end_alone(
         &self,
         execution: &Execution,
+        status: &str,
+        error: Option<&StepError>,
         step: Option<&str>,
-        error: &StepError,
     ) -> anyhow::Result<()> {
         in_context!(&self.pool, Context::System, |conn| {
-            self.end(conn, execution, "failed", Some(error), step).await
+            self.end(conn, execution, status, error, step).await
         })
         .or_else(|p| {
             if p.code == LEASE_LOST {
@@ -1264,27 +1247,23 @@ async fn send(request: reqwest::RequestBuilder) -> Result<(u16, Value), StepErro
         kind: if e.is_timeout() { "timeout" } else { "connect" },
         message: e.without_url().to_string(),
         retryable: true,
+        status: None,
     })?;
     let status = response.status().as_u16();
     let bytes = response.bytes().await.unwrap_or_default();
     let limited = &bytes[..bytes.len().min(64 * 1024)];
     let body = serde_json::from_slice(limited)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(limited).into_owned()));
-    match status {
-        200..=299 => Ok((status, body)),
-        408 | 429 => Err(StepError {
-            kind: "http_429",
-            message: format!("{status} from the receiver"),
-            retryable: true,
-        }),
-        400..=499 => Err(StepError::permanent(
-            "http_4xx",
-            format!("{status} from the receiver"),
-        )),
-        _ => Err(StepError {
-            kind: "http_5xx",
-            message: format!("{status} from the receiver"),
-            retryable: true,
-        }),
-    }
+    let (kind, retryable) = match status {
+        200..=299 => return Ok((status, body)),
+        408 | 429 => ("http_429", true),
+        400..=499 => ("http_4xx", false),
+        _ => ("http_5xx", true),
+    };
+    Err(StepError {
+        kind,
+        message: format!("{status} from the receiver"),
+        retryable,
+        status: Some(status),
+    })
 }
