@@ -61,6 +61,31 @@ pub struct Mapping {
     pub announce: Announce,
 }
 
+/// A mapping's SQL with the legacy schema's actual name filled in.
+struct Resolved {
+    from_table: String,
+    filter: String,
+    columns: Vec<(&'static str, String)>,
+}
+
+impl Mapping {
+    fn resolve(&self, options: &Options) -> Resolved {
+        let schema = options
+            .schemas
+            .get(self.service)
+            .map_or(self.service, String::as_str);
+        Resolved {
+            from_table: format!("{schema}.{}", self.legacy_table),
+            filter: self.filter.replace("{legacy}", schema),
+            columns: self
+                .columns
+                .iter()
+                .map(|(c, e)| (*c, e.replace("{legacy}", schema)))
+                .collect(),
+        }
+    }
+}
+
 fn text(row: &Map<String, Value>, key: &str) -> String {
     row.get(key)
         .and_then(Value::as_str)
@@ -317,17 +342,11 @@ pub async fn run(from: &str, to: &str, options: &Options) -> anyhow::Result<(Vec
     let mut batches = 0u64;
     let mut finished = true;
     'mappings: for mapping in mappings() {
-        let legacy_schema = options
-            .schemas
-            .get(mapping.service)
-            .map_or(mapping.service, String::as_str);
-        let from_table = format!("{legacy_schema}.{}", mapping.legacy_table);
-        let filter = mapping.filter.replace("{legacy}", legacy_schema);
-        let columns: Vec<(&str, String)> = mapping
-            .columns
-            .iter()
-            .map(|(c, e)| (*c, e.replace("{legacy}", legacy_schema)))
-            .collect();
+        let Resolved {
+            from_table,
+            filter,
+            columns,
+        } = mapping.resolve(options);
         if let Some((missing, what)) = mapping.waits_for {
             let started = Instant::now();
             loop {
@@ -490,17 +509,12 @@ pub async fn run(from: &str, to: &str, options: &Options) -> anyhow::Result<(Vec
 
     let mut report = Vec::new();
     for mapping in mappings() {
-        let legacy_schema = options
-            .schemas
-            .get(mapping.service)
-            .map_or(mapping.service, String::as_str);
-        let from_table = format!("{legacy_schema}.{}", mapping.legacy_table);
-        let filter = mapping.filter.replace("{legacy}", legacy_schema);
-        let expressions: Vec<String> = mapping
-            .columns
-            .iter()
-            .map(|(_, e)| e.replace("{legacy}", legacy_schema))
-            .collect();
+        let Resolved {
+            from_table,
+            filter,
+            columns,
+        } = mapping.resolve(options);
+        let expressions: Vec<String> = columns.into_iter().map(|(_, e)| e).collect();
         let names: Vec<String> = mapping
             .columns
             .iter()

@@ -216,16 +216,7 @@ struct SeedTarget {
 
 impl SeedTarget {
     fn urls(&self) -> anyhow::Result<seed::Urls> {
-        let mut addresses = std::collections::HashMap::new();
-        for entry in &self.urls {
-            let (name, url) = entry
-                .split_once('=')
-                .with_context(|| format!("--url {entry}: expected service=url"))?;
-            let service: Service = name
-                .parse()
-                .map_err(|e| anyhow::anyhow!("--url {entry}: {e}"))?;
-            addresses.insert(service, url.trim_end_matches('/').to_owned());
-        }
+        let addresses = service_urls(&self.urls)?;
         let url = |s: Service| {
             addresses
                 .get(&s)
@@ -252,6 +243,22 @@ impl SeedTarget {
         println!("{}", serde_json::to_string_pretty(&seeded)?);
         Ok(())
     }
+}
+
+/// `--url service=url` arguments, by service.
+fn service_urls(entries: &[String]) -> anyhow::Result<std::collections::HashMap<Service, String>> {
+    entries
+        .iter()
+        .map(|entry| {
+            let (name, url) = entry
+                .split_once('=')
+                .with_context(|| format!("--url {entry}: expected service=url"))?;
+            let service: Service = name
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--url {entry}: {e}"))?;
+            Ok((service, url.trim_end_matches('/').to_owned()))
+        })
+        .collect()
 }
 
 /// Whether `url` names a database that may be wiped: not named for production, and named for
@@ -334,16 +341,7 @@ async fn main() -> anyhow::Result<()> {
             max_lag,
             json,
         } => {
-            let mut addresses = std::collections::HashMap::new();
-            for entry in &urls {
-                let (name, url) = entry
-                    .split_once('=')
-                    .with_context(|| format!("--url {entry}: expected service=url"))?;
-                let service: Service = name
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("--url {entry}: {e}"))?;
-                addresses.insert(service, url.trim_end_matches('/').to_owned());
-            }
+            let addresses = service_urls(&urls)?;
             let events = brokers.map(|brokers| tekup_events::EventsConfig {
                 brokers,
                 namespace,
