@@ -139,7 +139,7 @@ impl Verifier {
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         use sha2::{Digest, Sha256};
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let now = chrono_now();
+        let now = unix_now();
         if let Some(claims) = self.cached(&digest, now) {
             return Ok(claims);
         }
@@ -256,7 +256,7 @@ fn decoding_keys(jwks: &Jwks) -> HashMap<String, DecodingKey> {
 }
 
 /// Seconds since the Unix epoch, as `exp` counts them.
-fn chrono_now() -> i64 {
+fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
