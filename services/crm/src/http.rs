@@ -3,7 +3,7 @@
 mod activities;
 mod companies;
 mod contacts;
-mod deals;
+pub(crate) mod deals;
 mod emails;
 mod insights;
 mod steps;

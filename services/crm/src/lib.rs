@@ -10,30 +10,39 @@ mod events;
 mod http;
 mod schema;
 mod store;
+pub mod web;
 
-use actix_web::web;
 use tekup_events::Subscription;
 use tekup_events::gdpr::{Erase, Part};
-use tekup_runtime::{NoConfig, Service, ServiceApp, Start};
+use tekup_runtime::{Service, ServiceApp, Start};
 
 /// The crm service.
 pub struct Crm;
 
+/// crm's own settings (`app.*`).
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The web console's upstream services and cookies.
+    pub web: web::WebConfig,
+}
+
 impl ServiceApp for Crm {
     const SERVICE: Service = Service::Crm;
-    type Config = NoConfig;
-    type State = ();
+    type Config = Config;
+    type State = web::Upstream;
 
-    async fn state(_: &Start<'_, NoConfig>) -> anyhow::Result<()> {
-        Ok(())
+    async fn state(start: &Start<'_, Config>) -> anyhow::Result<web::Upstream> {
+        web::Upstream::new(&start.settings.app.web)
     }
 
     fn openapi() -> utoipa::openapi::OpenApi {
         http::openapi()
     }
 
-    fn routes(cfg: &mut web::ServiceConfig) {
+    fn routes(cfg: &mut actix_web::web::ServiceConfig) {
         http::routes(cfg);
+        web::routes(cfg);
     }
 
     fn topics() -> Vec<String> {

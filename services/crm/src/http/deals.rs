@@ -131,7 +131,7 @@ impl From<Deal> for DealView {
     }
 }
 
-fn stage_of<'a>(stages: &'a [Stage], key: &str) -> Result<&'a Stage, Problem> {
+pub(crate) fn stage_of<'a>(stages: &'a [Stage], key: &str) -> Result<&'a Stage, Problem> {
     stages.iter().find(|s| s.key == key).ok_or_else(|| {
         let keys: Vec<&str> = stages.iter().map(|s| s.key.as_str()).collect();
         Problem::validation(vec![FieldError::new(

@@ -135,3 +135,43 @@ pub async fn delete(conn: &mut AsyncPgConnection, org_id: Uuid, cvr: &str) -> Re
     .await?;
     Ok(())
 }
+
+/// A company of the console's switcher, with the caller's access to it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Granted {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub cvr: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub name: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub city: Option<String>,
+    /// read, write or admin (an organization administrator has admin on every company).
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub level: String,
+}
+
+/// The companies the caller may see, by CVR, whose name contains `filter` or whose CVR starts
+/// with it (Row Level Security decides which are visible).
+pub async fn granted(
+    conn: &mut AsyncPgConnection,
+    filter: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Granted>, Error> {
+    use diesel::sql_types::{BigInt, Nullable, Text};
+    diesel::sql_query(
+        "SELECT c.cvr, c.name, c.city, \
+                CASE WHEN crm.tenant_role() = 'admin' THEN 'admin' ELSE coalesce(g.level, 'read') END AS level \
+           FROM companies c \
+           LEFT JOIN access_grants g ON g.org_id = c.org_id AND g.cvr = c.cvr \
+                AND g.user_id = crm.tenant_user() \
+          WHERE ($1::text IS NULL OR c.name ILIKE '%' || $1 || '%' OR c.cvr LIKE $1 || '%') \
+            AND ($2::text IS NULL OR c.cvr > $2) \
+          ORDER BY c.cvr LIMIT $3",
+    )
+    .bind::<Nullable<Text>, _>(filter)
+    .bind::<Nullable<Text>, _>(after)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
+}

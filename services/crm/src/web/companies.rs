@@ -1,0 +1,407 @@
+//! The company switcher, the company page with its timeline, and a conversation or thread.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use maud::{Markup, html};
+use serde::Deserialize;
+use tekup_db::Pool;
+use tekup_runtime::pagination::{parse_time_cursor, time_cursor};
+use tekup_runtime::{Problem, in_context};
+use tekup_types::{AccessLevel, Cvr};
+use uuid::Uuid;
+
+use super::layout::{csrf, ok, paragraphs, shell};
+use super::{Lang, Session, WebError, is_htmx, see_other};
+use crate::store::companies::{self, Company, Granted};
+use crate::store::steps::{self, Step, TimelineItem};
+
+const SWITCHER_PAGE: i64 = 50;
+/// Timeline items per page of the company page and of each "load more".
+pub const TIMELINE_PAGE: i64 = 50;
+
+/// The kinds the timeline can be filtered by, in the order the filter lists them.
+pub const KINDS: [&str; 8] = [
+    "conversation",
+    "email_thread",
+    "email",
+    "activity",
+    "task",
+    "deal",
+    "process_step",
+    "interaction",
+];
+
+#[derive(Debug, Deserialize)]
+pub struct SwitcherQuery {
+    q: Option<String>,
+    after: Option<String>,
+}
+
+fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+fn level_key(level: &str) -> &'static str {
+    match level {
+        "admin" => "access.admin",
+        "write" => "access.write",
+        _ => "access.read",
+    }
+}
+
+/// The companies granted to the user, searchable by name or CVR. A whole, valid CVR goes
+/// straight to that company's page (which says "not found" unless it is granted).
+pub async fn switcher(
+    session: Session,
+    pool: web::Data<Pool>,
+    query: web::Query<SwitcherQuery>,
+) -> Result<HttpResponse, WebError> {
+    let lang = session.lang;
+    let filter = query
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned);
+    if let Some(cvr) = filter.as_deref().and_then(|q| Cvr::parse(q).ok()) {
+        return Ok(see_other(&format!("/app/companies/{cvr}")));
+    }
+    let like = filter.as_deref().map(like_escaped);
+    let after = query.after.clone();
+    let rows: Vec<Granted> = in_context!(&pool, session.principal.context(), |conn| {
+        Ok::<_, Problem>(
+            companies::granted(conn, like.as_deref(), after.as_deref(), SWITCHER_PAGE + 1).await?,
+        )
+    })
+    .map_err(WebError::problem(lang))?;
+    let more = rows.len() as i64 > SWITCHER_PAGE;
+    let rows = &rows[..rows.len().min(SWITCHER_PAGE as usize)];
+    let q = filter.unwrap_or_default();
+    let body = html! {
+        form.inline.panel method="get" action="/app" role="search" {
+            label for="switch-q" { (lang.t("switcher.filter")) }
+            input id="switch-q" type="search" name="q" value=(q);
+            " "
+            button type="submit" { (lang.t("switcher.go")) }
+        }
+        @if rows.is_empty() {
+            p { (lang.t("switcher.none")) }
+        } @else {
+            table {
+                thead { tr {
+                    th scope="col" { (lang.t("company.cvr")) }
+                    th scope="col" { (lang.t("company.name")) }
+                    th scope="col" { (lang.t("company.access")) }
+                } }
+                tbody {
+                    @for c in rows {
+                        tr {
+                            td { (c.cvr) }
+                            td { a href={ "/app/companies/" (c.cvr) } { (c.name) }
+                                 @if let Some(city) = &c.city { span.meta { " · " (city) } } }
+                            td { (lang.t(level_key(&c.level))) }
+                        }
+                    }
+                }
+            }
+            @if more {
+                @if let Some(last) = rows.last() {
+                    p { a href={ "/app?q=" (q) "&after=" (last.cvr) } { (lang.t("timeline.more")) } }
+                }
+            }
+        }
+    };
+    Ok(ok(shell(lang, Some(&session), lang.t("switcher.title"), body)))
+}
+
+fn parse_cvr(lang: Lang, text: &str) -> Result<Cvr, WebError> {
+    Cvr::parse(text).map_err(|_| WebError::not_found(lang))
+}
+
+/// What the company page shows, read in one transaction.
+struct CompanyView {
+    company: Company,
+    level: AccessLevel,
+    steps: Vec<Step>,
+    items: Vec<TimelineItem>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimelineQuery {
+    kind: Option<String>,
+    after: Option<String>,
+}
+
+impl TimelineQuery {
+    fn kinds(&self) -> Option<Vec<String>> {
+        self.kind
+            .as_deref()
+            .filter(|k| KINDS.contains(k))
+            .map(|k| vec![k.to_owned()])
+    }
+}
+
+/// The company: header, next steps, the work forms and the first page of the timeline.
+pub async fn page_of(
+    session: &Session,
+    pool: &Pool,
+    cvr_text: &str,
+    query: &TimelineQuery,
+) -> Result<Markup, WebError> {
+    let lang = session.lang;
+    let cvr = parse_cvr(lang, cvr_text)?;
+    let principal = session.principal.clone();
+    let kinds = query.kinds();
+    let before = parse_time_cursor(query.after.as_deref()).map_err(WebError::problem(lang))?;
+    let view = in_context!(pool, principal.context(), |conn| {
+        let level =
+            tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+        let company = companies::find(conn, principal.org_id, cvr.as_str())
+            .await
+            .map_err(|_| Problem::not_found("No CRM record."))?;
+        let steps = steps::list(conn, principal.org_id, cvr.as_str(), Some("active")).await?;
+        let items = steps::timeline(
+            conn,
+            principal.org_id,
+            cvr.as_str(),
+            kinds,
+            before,
+            TIMELINE_PAGE + 1,
+        )
+        .await?;
+        Ok::<_, Problem>(CompanyView {
+            company,
+            level,
+            steps,
+            items,
+        })
+    })
+    .map_err(WebError::problem(lang))?;
+    let can_write = view.level.allows(AccessLevel::Write);
+    let c = &view.company;
+    let address = [c.street.as_deref(), c.zipcode.as_deref(), c.city.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let base = format!("/app/companies/{}", c.cvr);
+    let body = html! {
+        dl.facts.panel {
+            dt { (lang.t("company.cvr")) } dd { (c.cvr) }
+            dt { (lang.t("company.status")) } dd { (lang.t("company.active")) }
+            dt { (lang.t("company.address")) } dd { @if address.is_empty() { (lang.t("company.unknown")) } @else { (address) } }
+            dt { (lang.t("company.industry")) } dd { (c.segment.as_deref().unwrap_or(lang.t("company.unknown"))) }
+            dt { (lang.t("company.access")) } dd { (lang.t(level_key(view.level.as_str()))) }
+        }
+        p.actions {
+            a href={ (base) "/pipeline" } { (lang.t("pipeline.title")) }
+        }
+        form.inline role="search" method="get" action="/app/search" {
+            input type="hidden" name="cvr" value=(c.cvr);
+            label for="company-q" { (lang.t("search.query")) }
+            input id="company-q" type="search" name="q" required;
+            " "
+            button type="submit" { (lang.t("search.submit")) }
+        }
+        div.columns {
+            section aria-labelledby="timeline-h" {
+                h2 id="timeline-h" { (lang.t("timeline.title")) }
+                form.inline method="get" action=(base) {
+                    label for="kind" { (lang.t("timeline.filter")) }
+                    select id="kind" name="kind" {
+                        option value="" { (lang.t("timeline.all")) }
+                        @for k in KINDS {
+                            option value=(k) selected[query.kind.as_deref() == Some(k)] { (lang.t(kind_key(k))) }
+                        }
+                    }
+                    " "
+                    button type="submit" { (lang.t("timeline.apply")) }
+                }
+                @if view.items.is_empty() {
+                    p { (lang.t("timeline.empty")) }
+                } @else {
+                    ol.timeline id="timeline" {
+                        (items(lang, &base, query.kind.as_deref(), &view.items))
+                    }
+                }
+            }
+            aside {
+                section aria-labelledby="steps-h" {
+                    h2 id="steps-h" { (lang.t("steps.title")) }
+                    (steps_list(session, &base, &view.steps, can_write))
+                }
+                @if can_write {
+                    (super::work::forms(session, &base))
+                }
+            }
+        }
+    };
+    Ok(shell(lang, Some(session), &view.company.name, body))
+}
+
+fn kind_key(kind: &str) -> &'static str {
+    match kind {
+        "activity" => "kind.activity",
+        "interaction" => "kind.interaction",
+        "task" => "kind.task",
+        "deal" => "kind.deal",
+        "process_step" => "kind.process_step",
+        "email" => "kind.email",
+        "conversation" => "kind.conversation",
+        "email_thread" => "kind.email_thread",
+        _ => "kind.document",
+    }
+}
+
+/// Timeline items as list entries, and a "load more" entry when there are more: a link that
+/// htmx turns into fetching the next page in place.
+fn items(lang: Lang, base: &str, kind: Option<&str>, items: &[TimelineItem]) -> Markup {
+    let shown = &items[..items.len().min(TIMELINE_PAGE as usize)];
+    let next = (items.len() as i64 > TIMELINE_PAGE)
+        .then(|| shown.last().map(|i| time_cursor(i.at, i.id)))
+        .flatten();
+    let filter = kind.map(|k| format!("&kind={k}")).unwrap_or_default();
+    html! {
+        @for item in shown {
+            li id={ "item-" (item.id) } {
+                span.kind { (lang.t(kind_key(&item.kind))) }
+                " · "
+                time.meta datetime=(item.at.to_rfc3339()) { (lang.datetime(item.at)) }
+                h3 {
+                    @if item.kind == "conversation" || item.kind == "email_thread" {
+                        a href={ (base) "/communications/" (item.id) } { (item.title) }
+                    } @else {
+                        (item.title)
+                    }
+                }
+                @if let Some(detail) = &item.detail {
+                    p { (detail) }
+                }
+            }
+        }
+        @if let Some(cursor) = next {
+            li.more {
+                a href={ (base) "?after=" (cursor) (filter) }
+                  hx-get={ (base) "/timeline?after=" (cursor) (filter) }
+                  hx-target="closest li" hx-swap="outerHTML" {
+                    (lang.t("timeline.more"))
+                }
+            }
+        }
+    }
+}
+
+fn steps_list(session: &Session, base: &str, steps: &[Step], can_write: bool) -> Markup {
+    let lang = session.lang;
+    html! {
+        @if steps.is_empty() {
+            p { (lang.t("steps.none")) }
+        } @else {
+            ul.steps {
+                @for step in steps {
+                    li {
+                        strong { (step.recommendation_text) }
+                        br;
+                        span.meta { (lang.t("steps.confidence")) ": " (format!("{:.0} %", step.confidence_score * 100.0)) }
+                        br;
+                        span.meta { (lang.t("steps.reason")) ": " (step.reason) }
+                        @if can_write {
+                            form.actions method="post" action={ (base) "/steps/" (step.id) } {
+                                (csrf(session))
+                                button type="submit" name="action" value="accept" { (lang.t("steps.accept")) }
+                                button.secondary type="submit" name="action" value="complete" { (lang.t("steps.complete")) }
+                                button.secondary type="submit" name="action" value="skip" { (lang.t("steps.skip")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The company page.
+pub async fn page(
+    session: Session,
+    pool: web::Data<Pool>,
+    path: web::Path<String>,
+    query: web::Query<TimelineQuery>,
+) -> Result<HttpResponse, WebError> {
+    Ok(ok(page_of(&session, &pool, &path, &query).await?))
+}
+
+/// The next page of the timeline, as list items for htmx (or the whole page without it).
+pub async fn timeline(
+    req: HttpRequest,
+    session: Session,
+    pool: web::Data<Pool>,
+    path: web::Path<String>,
+    query: web::Query<TimelineQuery>,
+) -> Result<HttpResponse, WebError> {
+    if !is_htmx(&req) {
+        return Ok(ok(page_of(&session, &pool, &path, &query).await?));
+    }
+    let lang = session.lang;
+    let cvr = parse_cvr(lang, &path)?;
+    let principal = session.principal.clone();
+    let kinds = query.kinds();
+    let before = parse_time_cursor(query.after.as_deref()).map_err(WebError::problem(lang))?;
+    let rows = in_context!(&pool, principal.context(), |conn| {
+        tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+        Ok::<_, Problem>(
+            steps::timeline(
+                conn,
+                principal.org_id,
+                cvr.as_str(),
+                kinds,
+                before,
+                TIMELINE_PAGE + 1,
+            )
+            .await?,
+        )
+    })
+    .map_err(WebError::problem(lang))?;
+    let base = format!("/app/companies/{cvr}");
+    Ok(ok(items(lang, &base, query.kind.as_deref(), &rows)))
+}
+
+/// A chatbot conversation or e-mail thread with its messages.
+pub async fn communication(
+    session: Session,
+    pool: web::Data<Pool>,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, WebError> {
+    let lang = session.lang;
+    let (cvr_text, id) = path.into_inner();
+    let cvr = parse_cvr(lang, &cvr_text)?;
+    let principal = session.principal.clone();
+    let item = in_context!(&pool, principal.context(), |conn| {
+        tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+        steps::communication(conn, principal.org_id, cvr.as_str(), id)
+            .await
+            .map_err(|_| Problem::not_found("No such conversation."))
+    })
+    .map_err(WebError::problem(lang))?;
+    let messages = item.messages.as_array().cloned().unwrap_or_default();
+    let body = html! {
+        p.meta {
+            (lang.t(kind_key(&item.kind))) " · " (lang.t("conversation.channel")) ": " (item.channel)
+            " · " (lang.datetime(item.first_at)) " – " (lang.datetime(item.last_at))
+        }
+        h2 { (lang.t("conversation.messages")) " (" (item.message_count) ")" }
+        ol.timeline {
+            @for m in &messages {
+                li {
+                    strong { (m["author"].as_str().unwrap_or("")) }
+                    @if let Some(at) = m["sent_at"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()) {
+                        " · " span.meta { (lang.datetime(at.to_utc())) }
+                    }
+                    p { (paragraphs(m["text"].as_str().unwrap_or(""))) }
+                }
+            }
+        }
+        p { a href={ "/app/companies/" (item.cvr) } { (lang.t("conversation.back")) } }
+    };
+    Ok(ok(shell(lang, Some(&session), &item.title, body)))
+}

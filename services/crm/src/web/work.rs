@@ -1,0 +1,383 @@
+//! The work a user does on a company: notes, tasks, next steps, documents and the pipeline.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{NaiveDate, Utc};
+use maud::{Markup, html};
+use serde::Deserialize;
+use tekup_db::Pool;
+use tekup_runtime::problem::FieldError;
+use tekup_runtime::{Problem, in_context};
+use tekup_types::{AccessLevel, Cvr};
+use uuid::Uuid;
+
+use super::layout::{csrf, ok, shell};
+use super::{Session, Upstream, WebError, is_htmx, see_other};
+use crate::domain::pipeline::Stage;
+use crate::http::{check, text};
+use crate::store::activities::{self, NewActivity, NewTask};
+use crate::store::deals::{self, Deal, Fields};
+use crate::store::steps;
+
+/// The largest document the console forwards to vault.
+const MAX_UPLOAD: usize = 8 * 1024 * 1024;
+
+/// The forms of the company page's side column (write access only).
+pub fn forms(session: &Session, base: &str) -> Markup {
+    let lang = session.lang;
+    html! {
+        section aria-labelledby="note-h" {
+            h2 id="note-h" { (lang.t("note.title")) }
+            form method="post" action={ (base) "/notes" } {
+                (csrf(session))
+                label for="note-subject" { (lang.t("note.subject")) }
+                input id="note-subject" name="subject" required maxlength="200";
+                label for="note-body" { (lang.t("note.body")) }
+                textarea id="note-body" name="body" maxlength="20000" {}
+                p { button type="submit" { (lang.t("note.submit")) } }
+            }
+        }
+        section aria-labelledby="task-h" {
+            h2 id="task-h" { (lang.t("task.title")) }
+            form method="post" action={ (base) "/tasks" } {
+                (csrf(session))
+                label for="task-title" { (lang.t("task.name")) }
+                input id="task-title" name="title" required maxlength="200";
+                label for="task-due" { (lang.t("task.due")) }
+                input id="task-due" name="due_date" type="date";
+                p { button type="submit" { (lang.t("task.submit")) } }
+            }
+        }
+        section aria-labelledby="upload-h" {
+            h2 id="upload-h" { (lang.t("upload.title")) }
+            form method="post" enctype="multipart/form-data"
+                 action={ (base) "/documents?csrf=" (session.csrf()) }
+                 hx-post={ (base) "/documents?csrf=" (session.csrf()) }
+                 hx-encoding="multipart/form-data" hx-target="#upload-result" {
+                label for="upload-file" { (lang.t("upload.file")) }
+                input id="upload-file" type="file" name="file" required
+                      accept=".txt,.md,.csv,.html,.json,text/plain,text/markdown,text/csv,text/html,application/json";
+                p {
+                    label for="upload-progress" { (lang.t("upload.progress")) }
+                    progress id="upload-progress" value="0" max="100" {}
+                }
+                p { button type="submit" { (lang.t("upload.submit")) } }
+                p id="upload-result" role="status" {}
+            }
+        }
+    }
+}
+
+fn company(session: &Session, cvr: &str) -> Result<Cvr, WebError> {
+    Cvr::parse(cvr).map_err(|_| WebError::not_found(session.lang))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NoteForm {
+    csrf: String,
+    subject: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// Adds a note to the company's activities.
+pub async fn note(
+    session: Session,
+    pool: web::Data<Pool>,
+    path: web::Path<String>,
+    form: web::Form<NoteForm>,
+) -> Result<HttpResponse, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let lang = session.lang;
+    let cvr = company(&session, &path)?;
+    let mut errors = Vec::new();
+    let subject = text("subject", &form.subject, 200, &mut errors);
+    if form.body.chars().count() > 20_000 {
+        errors.push(FieldError::new("body", "must be at most 20000 characters"));
+    }
+    check(errors).map_err(WebError::problem(lang))?;
+    let principal = session.principal.clone();
+    in_context!(&pool, principal.context(), |conn| {
+        crate::http::company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+        let new = NewActivity {
+            kind: "note",
+            subject: &subject,
+            body: &form.body,
+            contact_id: None,
+            deal_id: None,
+            occurred_at: Utc::now(),
+            by: principal.user_id,
+        };
+        Ok::<_, Problem>(activities::record(conn, principal.org_id, cvr.as_str(), new).await?)
+    })
+    .map_err(WebError::problem(lang))?;
+    Ok(see_other(&format!("/app/companies/{cvr}")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TaskForm {
+    csrf: String,
+    title: String,
+    #[serde(default)]
+    due_date: String,
+}
+
+/// Adds a task for the company.
+pub async fn task(
+    session: Session,
+    pool: web::Data<Pool>,
+    path: web::Path<String>,
+    form: web::Form<TaskForm>,
+) -> Result<HttpResponse, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let lang = session.lang;
+    let cvr = company(&session, &path)?;
+    let mut errors = Vec::new();
+    let title = text("title", &form.title, 200, &mut errors);
+    let due_date = match form.due_date.trim() {
+        "" => None,
+        day => match NaiveDate::parse_from_str(day, "%Y-%m-%d") {
+            Ok(date) => Some(date),
+            Err(_) => {
+                errors.push(FieldError::new("due_date", "must be a date (YYYY-MM-DD)"));
+                None
+            }
+        },
+    };
+    check(errors).map_err(WebError::problem(lang))?;
+    let principal = session.principal.clone();
+    in_context!(&pool, principal.context(), |conn| {
+        crate::http::company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+        let new = NewTask {
+            title: &title,
+            due_date,
+            assignee_id: Some(principal.user_id),
+            deal_id: None,
+            by: principal.user_id,
+        };
+        Ok::<_, Problem>(activities::add_task(conn, principal.org_id, cvr.as_str(), new).await?)
+    })
+    .map_err(WebError::problem(lang))?;
+    Ok(see_other(&format!("/app/companies/{cvr}")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StepForm {
+    csrf: String,
+    /// accept (it becomes the user's task), complete or skip.
+    action: String,
+}
+
+/// Acts on a next-step recommendation: accepting makes it a task of the user's and keeps it
+/// active until completed; completing or skipping closes it.
+pub async fn step(
+    session: Session,
+    pool: web::Data<Pool>,
+    path: web::Path<(String, Uuid)>,
+    form: web::Form<StepForm>,
+) -> Result<HttpResponse, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let lang = session.lang;
+    let (cvr_text, id) = path.into_inner();
+    let cvr = company(&session, &cvr_text)?;
+    let status = match form.action.as_str() {
+        "accept" => None,
+        "complete" => Some("completed"),
+        "skip" => Some("skipped"),
+        _ => {
+            return Err(WebError::Problem(
+                lang,
+                Problem::validation(vec![FieldError::new(
+                    "action",
+                    "must be accept, complete or skip",
+                )]),
+            ));
+        }
+    };
+    let principal = session.principal.clone();
+    in_context!(&pool, principal.context(), |conn| {
+        tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+        match status {
+            Some(status) => {
+                steps::set_status(conn, principal.org_id, cvr.as_str(), id, status)
+                    .await
+                    .map_err(tekup_runtime::problem::not_found("next step"))?;
+            }
+            None => {
+                let step = steps::list(conn, principal.org_id, cvr.as_str(), Some("active"))
+                    .await?
+                    .into_iter()
+                    .find(|s| s.id == id)
+                    .ok_or_else(|| Problem::not_found("No such active next step."))?;
+                let title: String = step.recommendation_text.chars().take(200).collect();
+                let new = NewTask {
+                    title: &title,
+                    due_date: None,
+                    assignee_id: Some(principal.user_id),
+                    deal_id: None,
+                    by: principal.user_id,
+                };
+                activities::add_task(conn, principal.org_id, cvr.as_str(), new).await?;
+            }
+        }
+        Ok::<_, Problem>(())
+    })
+    .map_err(WebError::problem(lang))?;
+    Ok(see_other(&format!("/app/companies/{cvr}")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UploadQuery {
+    csrf: String,
+}
+
+/// Hands an uploaded file to vault with the user's token (vault checks the write access, keeps
+/// the versions and indexes the text).
+pub async fn upload(
+    req: HttpRequest,
+    session: Session,
+    upstream: web::Data<Upstream>,
+    path: web::Path<String>,
+    query: web::Query<UploadQuery>,
+    body: web::Payload,
+) -> Result<HttpResponse, WebError> {
+    session.check_csrf(&query.csrf)?;
+    let lang = session.lang;
+    let cvr = company(&session, &path)?;
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = body
+        .to_bytes_limited(MAX_UPLOAD)
+        .await
+        .map_err(|_| {
+            WebError::Problem(lang, Problem::payload_too_large("the document", MAX_UPLOAD))
+        })?
+        .map_err(|_| WebError::Problem(lang, Problem::bad_request("The upload was cut off.")))?;
+    let response = upstream
+        .client
+        .post(format!("{}/v1/companies/{cvr}/documents", upstream.vault))
+        .bearer_auth(session.access_token())
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(bytes)
+        .send()
+        .await
+        .map_err(|_| WebError::Unavailable)?;
+    let (status, answer) = super::answer(response).await?;
+    if !status.is_success() {
+        return Err(WebError::upstream(lang, status, &answer));
+    }
+    if is_htmx(&req) {
+        let name = answer["name"].as_str().unwrap_or_default();
+        return Ok(ok(html! {
+            span.notice { (lang.t("upload.done")) " (" (name) ")" }
+        }));
+    }
+    Ok(see_other(&format!("/app/companies/{cvr}")))
+}
+
+/// The company's deals on a board with a column per stage; each card moves with a form.
+pub async fn pipeline(
+    session: Session,
+    pool: web::Data<Pool>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let lang = session.lang;
+    let cvr = company(&session, &path)?;
+    let principal = session.principal.clone();
+    let (name, level, stages, deals) = in_context!(&pool, principal.context(), |conn| {
+        let level =
+            tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+        let company = crate::store::companies::find(conn, principal.org_id, cvr.as_str())
+            .await
+            .map_err(|_| Problem::not_found("No CRM record."))?;
+        let stages = deals::stages(conn, principal.org_id).await?;
+        let deals = deals::list(conn, principal.org_id, cvr.as_str(), None, None, 500).await?;
+        Ok::<_, Problem>((company.name, level, stages, deals))
+    })
+    .map_err(WebError::problem(lang))?;
+    let can_write = level.allows(AccessLevel::Write);
+    let base = format!("/app/companies/{cvr}");
+    let body = html! {
+        p { a href=(base) { (name) } }
+        @if deals.is_empty() {
+            p { (lang.t("pipeline.empty")) }
+        }
+        div.board {
+            @for stage in &stages {
+                section aria-labelledby={ "stage-" (stage.key) } {
+                    h2 id={ "stage-" (stage.key) } { (stage.name) }
+                    @for deal in deals.iter().filter(|d| d.stage == stage.key) {
+                        (card(&session, &base, deal, &stages, can_write))
+                    }
+                }
+            }
+        }
+    };
+    let title = format!("{} — {name}", lang.t("pipeline.title"));
+    Ok(ok(shell(lang, Some(&session), &title, body)))
+}
+
+fn card(session: &Session, base: &str, deal: &Deal, stages: &[Stage], can_write: bool) -> Markup {
+    let lang = session.lang;
+    let select_id = format!("move-{}", deal.id);
+    html! {
+        article.card id={ "deal-" (deal.id) } {
+            h3 { (deal.title) }
+            p.meta { (lang.t("pipeline.value")) ": " (lang.kroner(deal.value_ore)) }
+            @if can_write {
+                form.inline method="post" action={ (base) "/deals/" (deal.id) "/stage" } {
+                    (csrf(session))
+                    label for=(select_id) { (lang.t("pipeline.move")) }
+                    select id=(select_id) name="stage" {
+                        @for s in stages {
+                            option value=(s.key) selected[s.key == deal.stage] { (s.name) }
+                        }
+                    }
+                    " "
+                    button type="submit" { (lang.t("pipeline.submit")) }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MoveForm {
+    csrf: String,
+    stage: String,
+}
+
+/// Moves a deal to another stage of the pipeline (its event announces the move).
+pub async fn move_deal(
+    session: Session,
+    pool: web::Data<Pool>,
+    path: web::Path<(String, Uuid)>,
+    form: web::Form<MoveForm>,
+) -> Result<HttpResponse, WebError> {
+    session.check_csrf(&form.csrf)?;
+    let lang = session.lang;
+    let (cvr_text, id) = path.into_inner();
+    let cvr = company(&session, &cvr_text)?;
+    let principal = session.principal.clone();
+    in_context!(&pool, principal.context(), |conn| {
+        tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+        let stages = deals::stages(conn, principal.org_id).await?;
+        let stage = crate::http::deals::stage_of(&stages, &form.stage)?;
+        let fields = Fields {
+            title: None,
+            value_ore: None,
+            expected_close: None,
+            owner_id: None,
+            contact_id: None,
+        };
+        deals::update(conn, principal.org_id, cvr.as_str(), id, Some(stage), fields)
+            .await
+            .map_err(tekup_runtime::problem::not_found("deal"))?;
+        Ok::<_, Problem>(())
+    })
+    .map_err(WebError::problem(lang))?;
+    Ok(see_other(&format!("/app/companies/{cvr}/pipeline")))
+}
