@@ -131,6 +131,19 @@ install_fuzz_tools() {
   echo "$FUZZ_TOOLS" >"$marker"
 }
 
+# Debian's Chromium and ChromeDriver, for the web console's browser tests.
+install_browser() {
+  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+    return
+  fi
+  log "installing Debian's chromium and chromium-driver (browser tests of the web console)"
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  "${sudo[@]}" apt-get install -y -q chromium chromium-driver >/dev/null \
+    || { "${sudo[@]}" apt-get update -q >/dev/null && "${sudo[@]}" apt-get install -y -q chromium chromium-driver >/dev/null; } \
+    || die "cannot install chromium and chromium-driver (apt-get)"
+}
+
 validate_deploy() {
   command -v kubectl >/dev/null \
     || die "kubectl (with its built-in kustomize) is needed to render deploy/k8s"
@@ -399,6 +412,8 @@ with_isolated_infra() {
   export TEKUP_TEST_MODEL_DIR=$MODEL_DIR
   install_fuzz_tools
   export TEKUP_TEST_SCHEMATHESIS=$FUZZ_VENV/bin/schemathesis
+  install_browser
+  export TEKUP_TEST_CHROMEDRIVER=/usr/bin/chromedriver TEKUP_TEST_CHROMIUM=/usr/bin/chromium
   cd "$REPO"
   "$@"
 }

@@ -22,6 +22,8 @@ SERVICES = ["vault", "billy", "renos", "crm", "flow", "shared"]
 # Services that call a third party's API over HTTPS outside the cluster (billy: Billy.dk;
 # vault: an embeddings API when configured).
 EXTERNAL_HTTPS = {"billy", "flow", "vault"}
+# Services that call another's HTTP API (with the user's token), beyond shared's JWKS.
+CALLS = {"crm": {"vault"}}
 BIN = os.path.dirname(sys.executable)
 
 
@@ -192,6 +194,7 @@ def check_policies(target, documents, report):
                     report.fail(target, f"{name} may reach anything on {rule.get('ports')}")
             expected = {"postgres", "kafka", "otel-collector"} | ({"shared"} if name != "shared" else set())
             expected |= {"https"} if name in EXTERNAL_HTTPS else set()
+            expected |= CALLS.get(name, set())
             if allowed - expected:
                 report.fail(target, f"{name} may reach {sorted(allowed - expected)}")
             if expected - allowed:

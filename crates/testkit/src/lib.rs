@@ -211,8 +211,10 @@ pub struct TestApp {
     handle: Option<actix_web_handle::Handle>,
 }
 
+pub mod browser;
 pub mod fake_billy;
 pub mod fake_openai;
+pub mod fixtures;
 pub mod gate;
 pub mod identity;
 pub mod receiver;

@@ -124,8 +124,8 @@ impl Upstream {
 }
 
 async fn answer(response: reqwest::Response) -> Result<(StatusCode, serde_json::Value), WebError> {
-    let status = StatusCode::from_u16(response.status().as_u16())
-        .map_err(|_| WebError::Unavailable)?;
+    let status =
+        StatusCode::from_u16(response.status().as_u16()).map_err(|_| WebError::Unavailable)?;
     let bytes = response.bytes().await.map_err(|_| WebError::Unavailable)?;
     let value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     Ok((status, value))
@@ -393,7 +393,10 @@ impl ResponseError for WebError {
                 let (title, detail) = match problem.status {
                     404 => (lang.t("error.not_found"), lang.t("error.not_found.detail")),
                     403 => (lang.t("error.forbidden"), lang.t("error.forbidden.detail")),
-                    422 | 400 => (lang.t("error.invalid"), problem.detail.as_deref().unwrap_or("")),
+                    422 | 400 => (
+                        lang.t("error.invalid"),
+                        problem.detail.as_deref().unwrap_or(""),
+                    ),
                     503 => (lang.t("error.title"), lang.t("error.unavailable")),
                     _ => (lang.t("error.title"), ""),
                 };
@@ -433,10 +436,7 @@ where
         if !static_file {
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
-        headers.insert(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
@@ -469,7 +469,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/admin", web::get().to(admin::page))
             .route("/admin/grants", web::post().to(admin::grant))
             .route("/companies/{cvr}", web::get().to(companies::page))
-            .route("/companies/{cvr}/timeline", web::get().to(companies::timeline))
+            .route(
+                "/companies/{cvr}/timeline",
+                web::get().to(companies::timeline),
+            )
             .route(
                 "/companies/{cvr}/communications/{id}",
                 web::get().to(companies::communication),
@@ -478,9 +481,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/companies/{cvr}/tasks", web::post().to(work::task))
             .route("/companies/{cvr}/steps/{id}", web::post().to(work::step))
             .route("/companies/{cvr}/documents", web::post().to(work::upload))
-            .route("/companies/{cvr}/documents/{id}", web::get().to(search::document))
+            .route(
+                "/companies/{cvr}/documents/{id}",
+                web::get().to(search::document),
+            )
             .route("/companies/{cvr}/pipeline", web::get().to(work::pipeline))
-            .route("/companies/{cvr}/deals/{id}/stage", web::post().to(work::move_deal)),
+            .route(
+                "/companies/{cvr}/deals/{id}/stage",
+                web::post().to(work::move_deal),
+            ),
     );
 }
 

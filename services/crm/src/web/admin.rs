@@ -208,7 +208,6 @@ pub async fn page(
     Ok(ok(shell(lang, Some(&session), lang.t("admin.title"), body)))
 }
 
-
 fn when(lang: super::Lang, value: &Value) -> String {
     value
         .as_str()
@@ -250,7 +249,9 @@ pub async fn grant(
     let invalid = |field: &str, message: &str| {
         WebError::Problem(
             lang,
-            Problem::validation(vec![tekup_runtime::problem::FieldError::new(field, message)]),
+            Problem::validation(vec![tekup_runtime::problem::FieldError::new(
+                field, message,
+            )]),
         )
     };
     let cvr = Cvr::parse(form.cvr.trim()).map_err(|e| invalid("cvr", &e.to_string()))?;
@@ -260,7 +261,10 @@ pub async fn grant(
         .map_err(|_| invalid("level", "must be read, write or admin"))?;
     let path = format!("/v1/companies/{cvr}/grants/{}", form.user_id);
     let (method, body) = match form.action.as_str() {
-        "grant" => (reqwest::Method::PUT, Some(json!({"access_level": level.as_str()}))),
+        "grant" => (
+            reqwest::Method::PUT,
+            Some(json!({"access_level": level.as_str()})),
+        ),
         "revoke" => (reqwest::Method::DELETE, None),
         _ => return Err(invalid("action", "must be grant or revoke")),
     };

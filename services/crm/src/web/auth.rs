@@ -45,7 +45,11 @@ pub struct LoginForm {
 
 /// A cross-site post (another site's form) may not sign a browser in as someone else.
 fn same_origin(req: &HttpRequest) -> bool {
-    match req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+    match req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(site) => site == "same-origin" || site == "none",
         None => true,
     }
@@ -71,7 +75,10 @@ pub async fn login(
         )
         .await?;
     let refused = |status: StatusCode, key: &'static str| {
-        Ok(respond(status, login_page(lang, &form.email, Some(lang.t(key)))))
+        Ok(respond(
+            status,
+            login_page(lang, &form.email, Some(lang.t(key))),
+        ))
     };
     match status.as_u16() {
         200 => {}

@@ -112,7 +112,12 @@ pub async fn switcher(
             }
         }
     };
-    Ok(ok(shell(lang, Some(&session), lang.t("switcher.title"), body)))
+    Ok(ok(shell(
+        lang,
+        Some(&session),
+        lang.t("switcher.title"),
+        body,
+    )))
 }
 
 fn parse_cvr(lang: Lang, text: &str) -> Result<Cvr, WebError> {
@@ -155,8 +160,7 @@ pub async fn page_of(
     let kinds = query.kinds();
     let before = parse_time_cursor(query.after.as_deref()).map_err(WebError::problem(lang))?;
     let view = in_context!(pool, principal.context(), |conn| {
-        let level =
-            tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+        let level = tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
         let company = companies::find(conn, principal.org_id, cvr.as_str())
             .await
             .map_err(|_| Problem::not_found("No CRM record."))?;

@@ -118,7 +118,11 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Find a company (name or CVR)",
     ),
     ("switcher.go", "Find", "Find"),
-    ("switcher.none", "Ingen virksomheder fundet.", "No companies found."),
+    (
+        "switcher.none",
+        "Ingen virksomheder fundet.",
+        "No companies found.",
+    ),
     ("company.cvr", "CVR", "CVR"),
     ("company.name", "Navn", "Name"),
     ("company.access", "Adgang", "Access"),
@@ -126,7 +130,11 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("company.address", "Adresse", "Address"),
     ("company.industry", "Branche", "Industry"),
     ("company.protected", "Reklamebeskyttet", "No marketing"),
-    ("company.protected.yes", "Ja — må ikke kontaktes med reklame", "Yes — no marketing contact"),
+    (
+        "company.protected.yes",
+        "Ja — må ikke kontaktes med reklame",
+        "Yes — no marketing contact",
+    ),
     ("company.protected.no", "Nej", "No"),
     ("company.unknown", "Ukendt", "Unknown"),
     ("company.active", "Aktiv", "Active"),
@@ -134,7 +142,11 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("access.write", "Skrive", "Write"),
     ("access.admin", "Administrator", "Administrator"),
     ("steps.title", "Næste skridt", "Next steps"),
-    ("steps.none", "Ingen anbefalinger lige nu.", "No recommendations right now."),
+    (
+        "steps.none",
+        "Ingen anbefalinger lige nu.",
+        "No recommendations right now.",
+    ),
     ("steps.confidence", "Sikkerhed", "Confidence"),
     ("steps.reason", "Begrundelse", "Reason"),
     ("steps.accept", "Acceptér", "Accept"),
@@ -145,7 +157,11 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("timeline.all", "Alt", "Everything"),
     ("timeline.apply", "Filtrér", "Filter"),
     ("timeline.more", "Vis flere", "Load more"),
-    ("timeline.empty", "Intet på tidslinjen endnu.", "Nothing on the timeline yet."),
+    (
+        "timeline.empty",
+        "Intet på tidslinjen endnu.",
+        "Nothing on the timeline yet.",
+    ),
     ("timeline.open", "Åbn", "Open"),
     ("kind.activity", "Aktivitet", "Activity"),
     ("kind.interaction", "Interaktion", "Interaction"),
@@ -168,12 +184,20 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("upload.file", "Fil (tekst)", "File (text)"),
     ("upload.submit", "Upload", "Upload"),
     ("upload.progress", "Upload-fremskridt", "Upload progress"),
-    ("upload.done", "Dokumentet er uploadet og bliver indekseret.", "The document is uploaded and being indexed."),
+    (
+        "upload.done",
+        "Dokumentet er uploadet og bliver indekseret.",
+        "The document is uploaded and being indexed.",
+    ),
     ("search.title", "Søgning", "Search"),
     ("search.query", "Søg efter betydning", "Search by meaning"),
     ("search.submit", "Søg", "Search"),
     ("search.none", "Ingen resultater.", "No results."),
-    ("search.in_company", "Kun denne virksomhed", "Only this company"),
+    (
+        "search.in_company",
+        "Kun denne virksomhed",
+        "Only this company",
+    ),
     ("pipeline.title", "Salgspipeline", "Sales pipeline"),
     ("pipeline.move", "Flyt til", "Move to"),
     ("pipeline.submit", "Flyt", "Move"),
@@ -182,7 +206,11 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("document.versions", "Versioner", "Versions"),
     ("conversation.messages", "Beskeder", "Messages"),
     ("conversation.channel", "Kanal", "Channel"),
-    ("conversation.back", "Tilbage til virksomheden", "Back to the company"),
+    (
+        "conversation.back",
+        "Tilbage til virksomheden",
+        "Back to the company",
+    ),
     ("admin.title", "Brugere og adgang", "Users and access"),
     ("admin.users", "Brugere", "Users"),
     ("admin.email", "E-mail", "E-mail"),
@@ -224,7 +252,11 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "Tjenesten er ikke tilgængelig lige nu. Prøv igen om lidt.",
         "The service is not available right now. Try again shortly.",
     ),
-    ("error.back", "Tilbage til virksomhederne", "Back to the companies"),
+    (
+        "error.back",
+        "Tilbage til virksomhederne",
+        "Back to the companies",
+    ),
 ];
 
 /// Every key the code asks for, for the test that keeps the catalogue whole.
@@ -262,7 +294,10 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for (key, da, en) in CATALOGUE {
             assert!(seen.insert(key), "{key} twice");
-            assert!(!da.is_empty() && !en.is_empty(), "{key} lacks a translation");
+            assert!(
+                !da.is_empty() && !en.is_empty(),
+                "{key} lacks a translation"
+            );
         }
         assert_eq!(Lang::from_code("en"), Some(Lang::En));
         assert_eq!(Lang::default().t("login.title"), "Log ind");

@@ -124,11 +124,17 @@ mod tests {
     use super::STYLE;
 
     fn colour(name: &str) -> [f64; 3] {
-        let at = STYLE.find(&format!("--{name}:")).unwrap_or_else(|| panic!("--{name}"));
+        let at = STYLE
+            .find(&format!("--{name}:"))
+            .unwrap_or_else(|| panic!("--{name}"));
         let hex = STYLE[at..].split('#').nth(1).unwrap_or_default();
         let channel = |i: usize| {
             let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0)) / 255.0;
-            if c <= 0.03928 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
         };
         [channel(0), channel(2), channel(4)]
     }

@@ -28,7 +28,10 @@ fn target(result: &Value) -> String {
     match kind {
         "conversation" | "email_thread" => format!("{base}/communications/{id}"),
         "activity" | "email" => format!("{base}#item-{id}"),
-        _ => format!("{base}/documents/{}", result["document_id"].as_str().unwrap_or_default()),
+        _ => format!(
+            "{base}/documents/{}",
+            result["document_id"].as_str().unwrap_or_default()
+        ),
     }
 }
 
@@ -94,7 +97,7 @@ pub async fn search(
             .vault(&upstream, reqwest::Method::POST, "/v1/search", Some(body))
             .await?;
         if !status.is_success() {
-        return Err(WebError::upstream(lang, status, &answer));
+            return Err(WebError::upstream(lang, status, &answer));
         }
         Some(answer)
     };
@@ -114,7 +117,12 @@ pub async fn search(
             (results(lang, answer))
         }
     };
-    Ok(ok(shell(lang, Some(&session), lang.t("search.title"), body)))
+    Ok(ok(shell(
+        lang,
+        Some(&session),
+        lang.t("search.title"),
+        body,
+    )))
 }
 
 /// A document of the company: its current text and its versions, read from vault with the
@@ -128,7 +136,12 @@ pub async fn document(
     let (cvr, id) = path.into_inner();
     let cvr = Cvr::parse(&cvr).map_err(|_| WebError::not_found(lang))?;
     let (status, doc) = session
-        .vault(&upstream, reqwest::Method::GET, &format!("/v1/documents/{id}"), None)
+        .vault(
+            &upstream,
+            reqwest::Method::GET,
+            &format!("/v1/documents/{id}"),
+            None,
+        )
         .await?;
     if !status.is_success() || doc["cvr"].as_str() != Some(cvr.as_str()) {
         return Err(WebError::not_found(lang));
@@ -143,7 +156,12 @@ pub async fn document(
         )
         .await?;
     let (_, versions) = session
-        .vault(&upstream, reqwest::Method::GET, &format!("/v1/documents/{id}/versions"), None)
+        .vault(
+            &upstream,
+            reqwest::Method::GET,
+            &format!("/v1/documents/{id}/versions"),
+            None,
+        )
         .await?;
     let versions = versions["items"]
         .as_array()

@@ -288,8 +288,7 @@ pub async fn pipeline(
     let cvr = company(&session, &path)?;
     let principal = session.principal.clone();
     let (name, level, stages, deals) = in_context!(&pool, principal.context(), |conn| {
-        let level =
-            tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+        let level = tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
         let company = crate::store::companies::find(conn, principal.org_id, cvr.as_str())
             .await
             .map_err(|_| Problem::not_found("No CRM record."))?;
@@ -373,9 +372,16 @@ pub async fn move_deal(
             owner_id: None,
             contact_id: None,
         };
-        deals::update(conn, principal.org_id, cvr.as_str(), id, Some(stage), fields)
-            .await
-            .map_err(tekup_runtime::problem::not_found("deal"))?;
+        deals::update(
+            conn,
+            principal.org_id,
+            cvr.as_str(),
+            id,
+            Some(stage),
+            fields,
+        )
+        .await
+        .map_err(tekup_runtime::problem::not_found("deal"))?;
         Ok::<_, Problem>(())
     })
     .map_err(WebError::problem(lang))?;
