@@ -237,6 +237,7 @@ struct Record {
     rss_idle_mib: HashMap<String, f64>,
     rss_crm_under_load_mib: f64,
     replay_scripts: HashMap<String, String>,
+    console_page: PageFigures,
 }
 
 async fn run() -> anyhow::Result<()> {
@@ -331,7 +332,15 @@ async fn run() -> anyhow::Result<()> {
         .batch_execute(&format!("ALTER ROLE \"{crm_role}\" RESET log_statement"))
         .await?;
     drop(crm);
-    crm = start(&db, Service::Crm, &[("AUTH__JWKS_URL", jwks.clone())]).await?;
+    crm = start(
+        &db,
+        Service::Crm,
+        &[
+            ("AUTH__JWKS_URL", jwks.clone()),
+            ("APP__WEB__SHARED_URL", shared.url.clone()),
+        ],
+    )
+    .await?;
     for service in [
         Service::Billy,
         Service::Renos,
@@ -387,7 +396,20 @@ async fn run() -> anyhow::Result<()> {
     eprintln!("bench: read at half the peak ({half:.0}/s)");
     let (read_at_half_peak, _) = load(&http, &crm, &token, "read", &company, Some(half)).await?;
 
+    eprintln!("bench: the console's company page over {TIMELINE_ITEMS} timeline items");
+    let console_page = console_page(&http, &crm, &mut admin, &orgs[0], &company).await?;
+
     print_table(&raw, &kinds, &read_at_half_peak, &rss_idle, rss_load);
+    println!(
+        "\nconsole company page (first {} of {TIMELINE_ITEMS} timeline items, {} KiB of HTML), \
+         {} requests one at a time: p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+        console_page.items_on_page,
+        console_page.bytes / 1024,
+        console_page.samples,
+        console_page.p50_ms,
+        console_page.p95_ms,
+        console_page.max_ms
+    );
     let path = tekup_bench::save(
         "api",
         &Record {
@@ -400,6 +422,7 @@ async fn run() -> anyhow::Result<()> {
             rss_idle_mib: rss_idle,
             rss_crm_under_load_mib: rss_load,
             replay_scripts: scripts,
+            console_page,
         },
     )?;
     println!("\nfigures: {}", path.display());
@@ -415,6 +438,93 @@ fn replace_db(url: &str, db: &str) -> String {
 
 /// 100 companies over the organizations and 100 000 contacts, evenly; contact `n` belongs to
 /// organization `n % 4`, company `(n / 4) % 25` of it, and has the id `contact_id(n)`.
+/// Timeline items of the company whose console page is measured.
+const TIMELINE_ITEMS: usize = 1_000;
+const PAGE_SAMPLES: usize = 300;
+
+#[derive(Debug, Serialize)]
+struct PageFigures {
+    samples: usize,
+    items_on_page: usize,
+    bytes: usize,
+    p50_ms: f64,
+    p95_ms: f64,
+    max_ms: f64,
+}
+
+/// The console's company page of a company with [`TIMELINE_ITEMS`] activities: signs in through
+/// the console's own form, then times the page one request at a time (on loopback, so the
+/// figure is the server's time plus a negligible transfer).
+async fn console_page(
+    http: &reqwest::Client,
+    crm: &Running,
+    admin: &mut AsyncPgConnection,
+    org: &str,
+    company: &str,
+) -> anyhow::Result<PageFigures> {
+    admin
+        .batch_execute(&format!(
+            "INSERT INTO crm.activities (id, org_id, cvr, kind, subject, body, occurred_at) \
+             SELECT gen_random_uuid(), '{org}', '{company}', \
+               (ARRAY['call','meeting','note','email'])[n % 4 + 1], 'Aktivitet nr. ' || n, \
+               'Referat af samtale nr. ' || n, now() - n * interval '1 hour' \
+             FROM generate_series(1, {TIMELINE_ITEMS}) AS n; ANALYZE crm.activities"
+        ))
+        .await?;
+    let signed_in = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?
+        .post(format!("{}/app/login", crm.url))
+        .form(&[
+            ("email", "bench@bench.dk"),
+            ("password", tekup_testkit::identity::PASSWORD),
+        ])
+        .send()
+        .await?;
+    let cookie = signed_in
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("the console's session cookie")?
+        .to_owned();
+    let url = format!("{}/app/companies/{company}", crm.url);
+    let mut samples = Vec::with_capacity(PAGE_SAMPLES);
+    let mut body = String::new();
+    for i in 0..PAGE_SAMPLES + 20 {
+        let started = Instant::now();
+        let response = http
+            .get(&url)
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        body = response.text().await?;
+        // The first requests warm the pools and caches.
+        if i >= 20 {
+            samples.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let items_on_page = body.matches("<li id=\"item-").count();
+    anyhow::ensure!(
+        items_on_page == 50,
+        "the first page shows {items_on_page} items"
+    );
+    samples.sort_by(f64::total_cmp);
+    Ok(PageFigures {
+        samples: samples.len(),
+        items_on_page,
+        bytes: body.len(),
+        p50_ms: tekup_bench::percentile(&samples, 0.50),
+        p95_ms: tekup_bench::percentile(&samples, 0.95),
+        max_ms: samples.last().copied().unwrap_or_default(),
+    })
+}
+
 async fn seed(admin: &mut AsyncPgConnection, orgs: &[String]) -> anyhow::Result<()> {
     let mut companies = String::from("INSERT INTO crm.companies (id, org_id, cvr, name) VALUES ");
     let mut first = true;
