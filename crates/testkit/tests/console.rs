@@ -464,6 +464,47 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
         .unwrap();
     assert!(browser.text().await.unwrap().contains("Ringede til Søren"));
 
+    // Older history: the first page shows 50 items, "load more" (htmx) appends the next page.
+    {
+        use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+        let mut admin_db =
+            diesel_async::AsyncPgConnection::establish(&p.crm.db.admin_url().unwrap())
+                .await
+                .unwrap();
+        admin_db
+            .batch_execute(&format!(
+                "INSERT INTO crm.activities (id, org_id, cvr, kind, subject, occurred_at) \
+                 SELECT gen_random_uuid(), '{org}', '{CVR}', 'call', 'Opkald nr. ' || n, \
+                        now() - interval '400 days' - n * interval '1 day' \
+                 FROM generate_series(1, 60) AS n"
+            ))
+            .await
+            .unwrap();
+    }
+    browser
+        .goto(&p.crm.at(&format!("/app/companies/{CVR}")))
+        .await
+        .unwrap();
+    let first_page = browser.find_all("#timeline > li[id]").await.unwrap().len();
+    assert_eq!(first_page, 50);
+    let more = browser.find("#timeline li.more a").await.unwrap();
+    browser.click(&more).await.unwrap();
+    wait_until(
+        "the next page appended",
+        Duration::from_secs(10),
+        async || browser.find_all("#timeline > li[id]").await.unwrap().len() > 50,
+    )
+    .await;
+    assert!(browser.text().await.unwrap().contains("Opkald nr. 60"));
+    assert!(
+        browser
+            .url()
+            .await
+            .unwrap()
+            .ends_with(&format!("/app/companies/{CVR}")),
+        "htmx loaded the page in place"
+    );
+
     // A forged form (a token not of this session) changes nothing.
     let notes_before = p
         .identity

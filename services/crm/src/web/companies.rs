@@ -193,7 +193,6 @@ pub async fn page_of(
     let body = html! {
         dl.facts.panel {
             dt { (lang.t("company.cvr")) } dd { (c.cvr) }
-            dt { (lang.t("company.status")) } dd { (lang.t("company.active")) }
             dt { (lang.t("company.address")) } dd { @if address.is_empty() { (lang.t("company.unknown")) } @else { (address) } }
             dt { (lang.t("company.industry")) } dd { (c.segment.as_deref().unwrap_or(lang.t("company.unknown"))) }
             dt { (lang.t("company.access")) } dd { (lang.t(level_key(view.level.as_str()))) }
