@@ -1,12 +1,12 @@
 //! The HTTP API of the crm service.
 
-mod activities;
+pub(crate) mod activities;
 mod companies;
 mod contacts;
 pub(crate) mod deals;
 mod emails;
 mod insights;
-mod steps;
+pub(crate) mod steps;
 
 use actix_web::web;
 use tekup_runtime::Problem;

@@ -84,46 +84,50 @@ impl Upstream {
         })
     }
 
-    /// Calls shared (`to_vault` false) or vault with `token`; the status and the JSON body.
-    async fn call(
+    /// A request to `api`'s `path`, with `token` as bearer when given; finish it (body, query)
+    /// and hand it to [`send`].
+    fn request(
         &self,
-        to_vault: bool,
+        api: Api,
         method: reqwest::Method,
         path: &str,
         token: Option<&str>,
-        body: Option<serde_json::Value>,
-    ) -> Result<(StatusCode, serde_json::Value), WebError> {
-        let base = if to_vault { &self.vault } else { &self.shared };
-        let mut request = self.client.request(method, format!("{base}{path}"));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+    ) -> reqwest::RequestBuilder {
+        let base = match api {
+            Api::Shared => &self.shared,
+            Api::Vault => &self.vault,
+        };
+        let request = self.client.request(method, format!("{base}{path}"));
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
         }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(|err| {
-            tracing::warn!(error = %err, path, "upstream call failed");
-            WebError::Unavailable
-        })?;
-        answer(response).await
     }
 
     async fn refresh(&self, refresh_token: &str) -> Option<Tokens> {
-        let (status, pair) = self
-            .call(
-                false,
-                reqwest::Method::POST,
-                "/v1/auth/refresh",
-                None,
-                Some(serde_json::json!({ "refresh_token": refresh_token })),
-            )
-            .await
-            .ok()?;
+        let request = self
+            .request(Api::Shared, reqwest::Method::POST, "/v1/auth/refresh", None)
+            .json(&serde_json::json!({ "refresh_token": refresh_token }));
+        let (status, pair) = send(request).await.ok()?;
         status.is_success().then(|| Tokens::from_pair(&pair))?
     }
 }
 
-async fn answer(response: reqwest::Response) -> Result<(StatusCode, serde_json::Value), WebError> {
+/// The services the console calls.
+#[derive(Debug, Clone, Copy)]
+pub enum Api {
+    Shared,
+    Vault,
+}
+
+/// Sends a request to shared or vault: the status and the JSON body (`null` when it has none).
+async fn send(
+    request: reqwest::RequestBuilder,
+) -> Result<(StatusCode, serde_json::Value), WebError> {
+    let response = request.send().await.map_err(|err| {
+        tracing::warn!(error = %err, "upstream call failed");
+        WebError::Unavailable
+    })?;
     let status =
         StatusCode::from_u16(response.status().as_u16()).map_err(|_| WebError::Unavailable)?;
     let bytes = response.bytes().await.map_err(|_| WebError::Unavailable)?;
@@ -173,6 +177,8 @@ pub struct Session {
     pub principal: Principal,
     pub lang: Lang,
     tokens: Tokens,
+    /// The form token of this session.
+    csrf: String,
 }
 
 /// A renewed token pair to hand back to the browser (read by [`headers`]).
@@ -180,49 +186,29 @@ pub struct Session {
 struct Renewed(String);
 
 impl Session {
-    pub fn access_token(&self) -> &str {
-        &self.tokens.access
-    }
-
-    pub fn csrf(&self) -> String {
-        self.tokens.csrf()
+    pub fn csrf(&self) -> &str {
+        &self.csrf
     }
 
     /// Refuses a state-changing form without this session's token.
     pub fn check_csrf(&self, sent: &str) -> Result<(), WebError> {
         use subtle::ConstantTimeEq;
-        let expected = self.csrf();
-        if bool::from(expected.as_bytes().ct_eq(sent.as_bytes())) {
+        if bool::from(self.csrf.as_bytes().ct_eq(sent.as_bytes())) {
             Ok(())
         } else {
             Err(WebError::Csrf(self.lang))
         }
     }
 
-    /// A call to shared with the user's token.
-    pub async fn shared(
+    /// A request to `api` with the user's token (see [`send`]).
+    pub fn request(
         &self,
         upstream: &Upstream,
+        api: Api,
         method: reqwest::Method,
         path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<(StatusCode, serde_json::Value), WebError> {
-        upstream
-            .call(false, method, path, Some(&self.tokens.access), body)
-            .await
-    }
-
-    /// A call to vault with the user's token.
-    pub async fn vault(
-        &self,
-        upstream: &Upstream,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<(StatusCode, serde_json::Value), WebError> {
-        upstream
-            .call(true, method, path, Some(&self.tokens.access), body)
-            .await
+    ) -> reqwest::RequestBuilder {
+        upstream.request(api, method, path, Some(&self.tokens.access))
     }
 }
 
@@ -276,6 +262,7 @@ impl FromRequest for Session {
                     role: claims.role,
                 },
                 lang,
+                csrf: tokens.csrf(),
                 tokens,
             })
         })
@@ -289,6 +276,19 @@ fn session_cookie(value: String, secure: bool) -> Cookie<'static> {
         .same_site(SameSite::Lax)
         .secure(secure)
         .finish()
+}
+
+/// What tells the browser to forget the session cookie.
+fn session_removal() -> Cookie<'static> {
+    let mut gone = Cookie::new(SESSION_COOKIE, "");
+    gone.set_path("/app");
+    gone.make_removal();
+    gone
+}
+
+/// A company's CVR from a console address; a malformed one is a company that is not there.
+pub fn company_cvr(lang: Lang, text: &str) -> Result<tekup_types::Cvr, WebError> {
+    tekup_types::Cvr::parse(text).map_err(|_| WebError::not_found(lang))
 }
 
 /// Why a page cannot be shown.
@@ -366,13 +366,10 @@ impl ResponseError for WebError {
                 } else {
                     "/app/login"
                 };
-                let mut gone = Cookie::new(SESSION_COOKIE, "");
-                gone.set_path("/app");
-                gone.make_removal();
                 HttpResponse::SeeOther()
                     .insert_header((header::LOCATION, to))
                     .insert_header(("HX-Redirect", to))
-                    .cookie(gone)
+                    .cookie(session_removal())
                     .finish()
             }
             WebError::Csrf(lang) => layout::error_page(

@@ -31,14 +31,14 @@ fn one_of(field: &str, value: &str, allowed: &[&str], errors: &mut Vec<FieldErro
 #[serde(deny_unknown_fields)]
 pub struct ActivityBody {
     /// call, meeting, note or email.
-    kind: String,
-    subject: String,
+    pub(crate) kind: String,
+    pub(crate) subject: String,
     #[serde(default)]
-    body: String,
-    contact_id: Option<Uuid>,
-    deal_id: Option<Uuid>,
+    pub(crate) body: String,
+    pub(crate) contact_id: Option<Uuid>,
+    pub(crate) deal_id: Option<Uuid>,
     /// When it happened; now when absent. Not in the future.
-    occurred_at: Option<DateTime<Utc>>,
+    pub(crate) occurred_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -84,8 +84,19 @@ pub async fn record(
     path: web::Path<String>,
     body: web::Json<ActivityBody>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr("cvr", &path)?;
-    let body = body.into_inner();
+    let activity = record_checked(&pool, &principal, &path, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(ActivityView::from(activity)))
+}
+
+/// Checks an activity and records it for company `cvr` (write access): the way in of the API
+/// and of the web console.
+pub(crate) async fn record_checked(
+    pool: &Pool,
+    principal: &Principal,
+    cvr_text: &str,
+    body: ActivityBody,
+) -> Result<Activity, Problem> {
+    let cvr = cvr("cvr", cvr_text)?;
     let mut errors = Vec::new();
     one_of("kind", &body.kind, &KINDS, &mut errors);
     let subject = text("subject", &body.subject, 200, &mut errors);
@@ -97,8 +108,8 @@ pub async fn record(
         errors.push(FieldError::new("occurred_at", "must not be in the future"));
     }
     check(errors)?;
-    let activity = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    in_context!(pool, principal.context(), |conn| {
+        company_access(conn, principal, &cvr, AccessLevel::Write).await?;
         let new = NewActivity {
             kind: &body.kind,
             subject: &subject,
@@ -109,8 +120,7 @@ pub async fn record(
             by: principal.user_id,
         };
         Ok::<_, Problem>(activities::record(conn, principal.org_id, cvr.as_str(), new).await?)
-    })?;
-    Ok(HttpResponse::Created().json(ActivityView::from(activity)))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -172,10 +182,10 @@ pub async fn list(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
-    title: String,
-    due_date: Option<NaiveDate>,
-    assignee_id: Option<Uuid>,
-    deal_id: Option<Uuid>,
+    pub(crate) title: String,
+    pub(crate) due_date: Option<NaiveDate>,
+    pub(crate) assignee_id: Option<Uuid>,
+    pub(crate) deal_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -228,13 +238,24 @@ pub async fn add_task(
     path: web::Path<String>,
     body: web::Json<TaskBody>,
 ) -> Result<HttpResponse, Problem> {
-    let cvr = cvr("cvr", &path)?;
-    let body = body.into_inner();
+    let task = add_task_checked(&pool, &principal, &path, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(TaskView::from(task)))
+}
+
+/// Checks a task and adds it for company `cvr` (write access): the way in of the API and of
+/// the web console.
+pub(crate) async fn add_task_checked(
+    pool: &Pool,
+    principal: &Principal,
+    cvr_text: &str,
+    body: TaskBody,
+) -> Result<Task, Problem> {
+    let cvr = cvr("cvr", cvr_text)?;
     let mut errors = Vec::new();
     let title = text("title", &body.title, 200, &mut errors);
     check(errors)?;
-    let task = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    in_context!(pool, principal.context(), |conn| {
+        company_access(conn, principal, &cvr, AccessLevel::Write).await?;
         let new = NewTask {
             title: &title,
             due_date: body.due_date,
@@ -243,8 +264,7 @@ pub async fn add_task(
             by: principal.user_id,
         };
         Ok::<_, Problem>(activities::add_task(conn, principal.org_id, cvr.as_str(), new).await?)
-    })?;
-    Ok(HttpResponse::Created().json(TaskView::from(task)))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -81,7 +81,7 @@ pub struct DealBody {
 
 /// Changes to a deal; absent fields stay, `null` clears the optional ones. Moving to a won or
 /// lost stage closes the deal; moving back to an open one reopens it.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DealChanges {
     title: Option<String>,
@@ -93,6 +93,16 @@ pub struct DealChanges {
     owner_id: Option<Option<Uuid>>,
     #[serde(default, deserialize_with = "present")]
     contact_id: Option<Option<Uuid>>,
+}
+
+impl DealChanges {
+    /// A move to another stage, nothing else.
+    pub(crate) fn to_stage(stage: String) -> Self {
+        Self {
+            stage: Some(stage),
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -131,7 +141,7 @@ impl From<Deal> for DealView {
     }
 }
 
-pub(crate) fn stage_of<'a>(stages: &'a [Stage], key: &str) -> Result<&'a Stage, Problem> {
+fn stage_of<'a>(stages: &'a [Stage], key: &str) -> Result<&'a Stage, Problem> {
     stages.iter().find(|s| s.key == key).ok_or_else(|| {
         let keys: Vec<&str> = stages.iter().map(|s| s.key.as_str()).collect();
         Problem::validation(vec![FieldError::new(
@@ -275,16 +285,28 @@ pub async fn update(
     body: web::Json<DealChanges>,
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
-    let cvr = cvr("cvr", &cvr_text)?;
-    let body = body.into_inner();
+    let deal = update_checked(&pool, &principal, &cvr_text, id, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(DealView::from(deal)))
+}
+
+/// Checks changes to a deal and makes them (write access): the way in of the API and of the
+/// web console.
+pub(crate) async fn update_checked(
+    pool: &Pool,
+    principal: &Principal,
+    cvr_text: &str,
+    id: Uuid,
+    body: DealChanges,
+) -> Result<Deal, Problem> {
+    let cvr = cvr("cvr", cvr_text)?;
     let mut errors = Vec::new();
     let title = body.title.map(|t| text("title", &t, 200, &mut errors));
     if let Some(v) = body.value_ore {
         value(v, &mut errors);
     }
     check(errors)?;
-    let deal = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    in_context!(pool, principal.context(), |conn| {
+        require_access(conn, principal, &cvr, AccessLevel::Write).await?;
         let stages = deals::stages(conn, principal.org_id).await?;
         let stage = body
             .stage
@@ -301,8 +323,7 @@ pub async fn update(
         Ok::<_, Problem>(
             deals::update(conn, principal.org_id, cvr.as_str(), id, stage, fields).await?,
         )
-    })?;
-    Ok(HttpResponse::Ok().json(DealView::from(deal)))
+    })
 }
 
 /// Delete a deal (write access).

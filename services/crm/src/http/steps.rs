@@ -203,20 +203,30 @@ pub async fn set_status(
     body: web::Json<StepStatus>,
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
-    let cvr = cvr("cvr", &cvr_text)?;
-    if !["active", "completed", "skipped"].contains(&body.status.as_str()) {
+    let step = set_status_checked(&pool, &principal, &cvr_text, id, &body.status).await?;
+    Ok(HttpResponse::Ok().json(StepView::from(step)))
+}
+
+/// Sets a step's status after checking it (write access): the way in of the API and of the
+/// web console.
+pub(crate) async fn set_status_checked(
+    pool: &Pool,
+    principal: &Principal,
+    cvr_text: &str,
+    id: Uuid,
+    status: &str,
+) -> Result<Step, Problem> {
+    let cvr = cvr("cvr", cvr_text)?;
+    if !["active", "completed", "skipped"].contains(&status) {
         return Err(Problem::validation(vec![FieldError::new(
             "status",
             "must be active, completed or skipped",
         )]));
     }
-    let step = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
-        Ok::<_, Problem>(
-            steps::set_status(conn, principal.org_id, cvr.as_str(), id, &body.status).await?,
-        )
-    })?;
-    Ok(HttpResponse::Ok().json(StepView::from(step)))
+    in_context!(pool, principal.context(), |conn| {
+        require_access(conn, principal, &cvr, AccessLevel::Write).await?;
+        Ok::<_, Problem>(steps::set_status(conn, principal.org_id, cvr.as_str(), id, status).await?)
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -175,3 +175,28 @@ pub async fn granted(
     .load(conn)
     .await
 }
+
+/// A user's grant on a company, as crm keeps it from shared's access events.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct GrantRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub user_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub cvr: String,
+    /// The company's name, or its CVR while crm has no record of it.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub level: String,
+}
+
+/// The grants visible to the caller (an administrator: the organization's), by CVR.
+pub async fn grants(conn: &mut AsyncPgConnection) -> Result<Vec<GrantRow>, Error> {
+    diesel::sql_query(
+        "SELECT g.user_id, g.cvr, coalesce(c.name, g.cvr) AS name, g.level \
+           FROM access_grants g LEFT JOIN companies c ON c.org_id = g.org_id AND c.cvr = g.cvr \
+          ORDER BY g.cvr, g.user_id LIMIT 1000",
+    )
+    .load(conn)
+    .await
+}

@@ -2,11 +2,10 @@
 //! the audit log are shared's, read through its API with the administrator's token; the grants
 //! table is crm's own projection of shared's access events.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpResponse, web};
-use diesel::QueryableByName;
-use diesel::sql_types::Text;
-use diesel_async::RunQueryDsl;
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tekup_db::Pool;
@@ -15,7 +14,7 @@ use tekup_types::{AccessLevel, Cvr};
 use uuid::Uuid;
 
 use super::layout::{csrf, ok, shell};
-use super::{Session, Upstream, WebError, see_other};
+use super::{Api, Session, Upstream, WebError, see_other, send};
 
 #[derive(Debug, Deserialize)]
 pub struct AdminQuery {
@@ -23,18 +22,6 @@ pub struct AdminQuery {
     cvr: Option<String>,
     r#type: Option<String>,
     actor_id: Option<String>,
-}
-
-#[derive(Debug, QueryableByName)]
-struct GrantRow {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    user_id: Uuid,
-    #[diesel(sql_type = Text)]
-    cvr: String,
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Text)]
-    level: String,
 }
 
 fn forbidden(session: &Session) -> Result<(), WebError> {
@@ -57,52 +44,44 @@ pub async fn page(
 ) -> Result<HttpResponse, WebError> {
     forbidden(&session)?;
     let lang = session.lang;
-    let (status, users) = session
-        .shared(&upstream, reqwest::Method::GET, "/v1/users?limit=200", None)
-        .await?;
-    if !status.is_success() {
-        return Err(WebError::Unavailable);
-    }
-    let mut audit_path = "/v1/audit?limit=50".to_owned();
-    for (key, value) in [
+    let filters: Vec<(&str, &str)> = [
         ("cvr", not_empty(&query.cvr)),
         ("type", not_empty(&query.r#type)),
         ("actor_id", not_empty(&query.actor_id)),
-    ] {
-        if let Some(value) = value {
-            audit_path.push_str(&format!("&{key}={}", urlencode(value)));
-        }
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key, value?)))
+    .collect();
+    let get = |path: &str| session.request(&upstream, Api::Shared, reqwest::Method::GET, path);
+    // shared's users and audit log and crm's grants are independent: read them together.
+    let principal = session.principal.clone();
+    let (users, audit, grants) = futures_util::future::join3(
+        send(get("/v1/users").query(&[("limit", "200")])),
+        send(get("/v1/audit").query(&[("limit", "50")]).query(&filters)),
+        async {
+            in_context!(&pool, principal.context(), |conn| {
+                Ok::<_, Problem>(crate::store::companies::grants(conn).await?)
+            })
+        },
+    )
+    .await;
+    let (status, users) = users?;
+    if !status.is_success() {
+        return Err(WebError::Unavailable);
     }
-    let (status, audit) = session
-        .shared(&upstream, reqwest::Method::GET, &audit_path, None)
-        .await?;
+    let (status, audit) = audit?;
     let audit_items = if status.is_success() {
         audit["items"].as_array().cloned().unwrap_or_default()
     } else {
         Vec::new()
     };
-    let principal = session.principal.clone();
-    let grants: Vec<GrantRow> = in_context!(&pool, principal.context(), |conn| {
-        Ok::<_, Problem>(
-            diesel::sql_query(
-                "SELECT g.user_id, g.cvr, coalesce(c.name, g.cvr) AS name, g.level \
-                   FROM access_grants g LEFT JOIN companies c ON c.org_id = g.org_id AND c.cvr = g.cvr \
-                  ORDER BY g.cvr, g.user_id LIMIT 1000",
-            )
-            .load(conn)
-            .await?,
-        )
-    })
-    .map_err(WebError::problem(lang))?;
+    let grants = grants.map_err(WebError::problem(lang))?;
     let users = users["items"].as_array().cloned().unwrap_or_default();
-    let email_of = |id: &Uuid| {
-        users
-            .iter()
-            .find(|u| u["id"].as_str() == Some(&id.to_string()))
-            .and_then(|u| u["email"].as_str())
-            .unwrap_or("?")
-            .to_owned()
-    };
+    let emails: HashMap<&str, &str> = users
+        .iter()
+        .filter_map(|u| Some((u["id"].as_str()?, u["email"].as_str()?)))
+        .collect();
+    let email_of = |id: &Uuid| emails.get(id.to_string().as_str()).copied().unwrap_or("?");
     let body = html! {
         section aria-labelledby="users-h" {
             h2 id="users-h" { (lang.t("admin.users")) }
@@ -129,9 +108,7 @@ pub async fn page(
                 (csrf(&session))
                 label for="grant-user" { (lang.t("admin.user")) }
                 select id="grant-user" name="user_id" required {
-                    @for u in &users {
-                        option value=(u["id"].as_str().unwrap_or_default()) { (u["email"].as_str().unwrap_or_default()) }
-                    }
+                    (user_options(&users, None))
                 }
                 label for="grant-cvr" { (lang.t("company.cvr")) }
                 input id="grant-cvr" name="cvr" required inputmode="numeric" pattern="[0-9]{8}";
@@ -177,10 +154,7 @@ pub async fn page(
                 label for="audit-actor" { (lang.t("admin.user")) }
                 select id="audit-actor" name="actor_id" {
                     option value="" { "—" }
-                    @for u in &users {
-                        @let id = u["id"].as_str().unwrap_or_default();
-                        option value=(id) selected[not_empty(&query.actor_id) == Some(id)] { (u["email"].as_str().unwrap_or_default()) }
-                    }
+                    (user_options(&users, not_empty(&query.actor_id)))
                 }
                 " "
                 button type="submit" { (lang.t("admin.filter")) }
@@ -195,7 +169,7 @@ pub async fn page(
                 tbody {
                     @for e in &audit_items {
                         tr {
-                            td { (when(lang, &e["occurred_at"])) }
+                            td { (lang.datetime_text(e["occurred_at"].as_str()).unwrap_or_default()) }
                             td { (e["type"].as_str().unwrap_or_default()) }
                             td { (e["cvr"].as_str().unwrap_or_default()) }
                             td { (e["subject"].as_str().unwrap_or_default()) }
@@ -208,24 +182,14 @@ pub async fn page(
     Ok(ok(shell(lang, Some(&session), lang.t("admin.title"), body)))
 }
 
-fn when(lang: super::Lang, value: &Value) -> String {
-    value
-        .as_str()
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map(|at| lang.datetime(at.to_utc()))
-        .unwrap_or_default()
-}
-
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// The organization's users as options of a select, by e-mail, `selected` chosen.
+fn user_options(users: &[Value], selected: Option<&str>) -> Markup {
+    html! {
+        @for u in users {
+            @let id = u["id"].as_str().unwrap_or_default();
+            option value=(id) selected[selected == Some(id)] { (u["email"].as_str().unwrap_or_default()) }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,7 +232,11 @@ pub async fn grant(
         "revoke" => (reqwest::Method::DELETE, None),
         _ => return Err(invalid("action", "must be grant or revoke")),
     };
-    let (status, answer) = session.shared(&upstream, method, &path, body).await?;
+    let mut request = session.request(&upstream, Api::Shared, method, &path);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let (status, answer) = send(request).await?;
     if !status.is_success() {
         return Err(WebError::upstream(lang, status, &answer));
     }

@@ -7,7 +7,7 @@ use maud::html;
 use serde::Deserialize;
 
 use super::layout::{self, ok, respond, shell};
-use super::{LANG_COOKIE, Lang, SESSION_COOKIE, Session, Tokens, Upstream, WebError, lang_of};
+use super::{Api, LANG_COOKIE, Lang, Session, Tokens, Upstream, WebError, lang_of, send};
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
@@ -65,15 +65,10 @@ pub async fn login(
     if !same_origin(&req) {
         return Err(WebError::Csrf(lang));
     }
-    let (status, answer) = upstream
-        .call(
-            false,
-            reqwest::Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(serde_json::json!({"email": form.email, "password": form.password})),
-        )
-        .await?;
+    let request = upstream
+        .request(Api::Shared, reqwest::Method::POST, "/v1/auth/login", None)
+        .json(&serde_json::json!({"email": form.email, "password": form.password}));
+    let (status, answer) = send(request).await?;
     let refused = |status: StatusCode, key: &'static str| {
         Ok(respond(
             status,
@@ -106,36 +101,29 @@ pub async fn logout(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
     session.check_csrf(&form.csrf)?;
-    let (status, _) = upstream
-        .call(
-            false,
-            reqwest::Method::POST,
-            "/v1/auth/logout",
-            None,
-            Some(serde_json::json!({"refresh_token": session.tokens.refresh})),
-        )
-        .await?;
+    let request = upstream
+        .request(Api::Shared, reqwest::Method::POST, "/v1/auth/logout", None)
+        .json(&serde_json::json!({"refresh_token": session.tokens.refresh}));
+    let (status, _) = send(request).await?;
     if !status.is_success() {
         return Err(WebError::Unavailable);
     }
-    let mut gone = Cookie::new(SESSION_COOKIE, "");
-    gone.set_path("/app");
-    gone.make_removal();
     Ok(HttpResponse::SeeOther()
         .insert_header((actix_web::http::header::LOCATION, "/app/login"))
         .insert_header(("Clear-Site-Data", "\"cache\""))
-        .cookie(gone)
+        .cookie(super::session_removal())
         .finish())
 }
 
 /// Switches the language (a year-long cookie) and returns to the page the user came from.
 pub async fn language(req: HttpRequest, code: web::Path<String>) -> HttpResponse {
     let Some(lang) = Lang::from_code(&code) else {
+        let current = lang_of(&req);
         return layout::error_page(
-            lang_of(&req),
+            current,
             StatusCode::NOT_FOUND,
-            lang_of(&req).t("error.not_found"),
-            lang_of(&req).t("error.not_found.detail"),
+            current.t("error.not_found"),
+            current.t("error.not_found.detail"),
             &[],
         );
     };

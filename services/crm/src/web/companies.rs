@@ -10,7 +10,7 @@ use tekup_types::{AccessLevel, Cvr};
 use uuid::Uuid;
 
 use super::layout::{csrf, ok, paragraphs, shell};
-use super::{Lang, Session, WebError, is_htmx, see_other};
+use super::{Lang, Session, WebError, company_cvr, is_htmx, see_other};
 use crate::store::companies::{self, Company, Granted};
 use crate::store::steps::{self, Step, TimelineItem};
 
@@ -120,10 +120,6 @@ pub async fn switcher(
     )))
 }
 
-fn parse_cvr(lang: Lang, text: &str) -> Result<Cvr, WebError> {
-    Cvr::parse(text).map_err(|_| WebError::not_found(lang))
-}
-
 /// What the company page shows, read in one transaction.
 struct CompanyView {
     company: Company,
@@ -138,12 +134,35 @@ pub struct TimelineQuery {
     after: Option<String>,
 }
 
+/// Which page of the timeline a request asks for, checked.
+struct TimelinePage {
+    kinds: Option<Vec<String>>,
+    before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+}
+
 impl TimelineQuery {
-    fn kinds(&self) -> Option<Vec<String>> {
-        self.kind
-            .as_deref()
-            .filter(|k| KINDS.contains(k))
-            .map(|k| vec![k.to_owned()])
+    fn page(&self, lang: Lang) -> Result<TimelinePage, WebError> {
+        Ok(TimelinePage {
+            kinds: self
+                .kind
+                .as_deref()
+                .filter(|k| KINDS.contains(k))
+                .map(|k| vec![k.to_owned()]),
+            before: parse_time_cursor(self.after.as_deref()).map_err(WebError::problem(lang))?,
+        })
+    }
+}
+
+impl TimelinePage {
+    /// The page's items, and one more when there are more.
+    async fn read(
+        self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        org_id: Uuid,
+        cvr: &Cvr,
+    ) -> Result<Vec<TimelineItem>, diesel::result::Error> {
+        let limit = TIMELINE_PAGE + 1;
+        steps::timeline(conn, org_id, cvr.as_str(), self.kinds, self.before, limit).await
     }
 }
 
@@ -155,25 +174,16 @@ pub async fn page_of(
     query: &TimelineQuery,
 ) -> Result<Markup, WebError> {
     let lang = session.lang;
-    let cvr = parse_cvr(lang, cvr_text)?;
+    let cvr = company_cvr(lang, cvr_text)?;
     let principal = session.principal.clone();
-    let kinds = query.kinds();
-    let before = parse_time_cursor(query.after.as_deref()).map_err(WebError::problem(lang))?;
+    let timeline = query.page(lang)?;
     let view = in_context!(pool, principal.context(), |conn| {
         let level = tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
         let company = companies::find(conn, principal.org_id, cvr.as_str())
             .await
             .map_err(|_| Problem::not_found("No CRM record."))?;
         let steps = steps::list(conn, principal.org_id, cvr.as_str(), Some("active")).await?;
-        let items = steps::timeline(
-            conn,
-            principal.org_id,
-            cvr.as_str(),
-            kinds,
-            before,
-            TIMELINE_PAGE + 1,
-        )
-        .await?;
+        let items = timeline.read(conn, principal.org_id, &cvr).await?;
         Ok::<_, Problem>(CompanyView {
             company,
             level,
@@ -243,7 +253,8 @@ pub async fn page_of(
     Ok(shell(lang, Some(session), &view.company.name, body))
 }
 
-fn kind_key(kind: &str) -> &'static str {
+/// The catalogue key of a timeline or search item's kind; anything else is a document.
+pub(super) fn kind_key(kind: &str) -> &'static str {
     match kind {
         "activity" => "kind.activity",
         "interaction" => "kind.interaction",
@@ -346,23 +357,12 @@ pub async fn timeline(
         return Ok(ok(page_of(&session, &pool, &path, &query).await?));
     }
     let lang = session.lang;
-    let cvr = parse_cvr(lang, &path)?;
+    let cvr = company_cvr(lang, &path)?;
     let principal = session.principal.clone();
-    let kinds = query.kinds();
-    let before = parse_time_cursor(query.after.as_deref()).map_err(WebError::problem(lang))?;
+    let timeline = query.page(lang)?;
     let rows = in_context!(&pool, principal.context(), |conn| {
         tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
-        Ok::<_, Problem>(
-            steps::timeline(
-                conn,
-                principal.org_id,
-                cvr.as_str(),
-                kinds,
-                before,
-                TIMELINE_PAGE + 1,
-            )
-            .await?,
-        )
+        Ok::<_, Problem>(timeline.read(conn, principal.org_id, &cvr).await?)
     })
     .map_err(WebError::problem(lang))?;
     let base = format!("/app/companies/{cvr}");
@@ -377,7 +377,7 @@ pub async fn communication(
 ) -> Result<HttpResponse, WebError> {
     let lang = session.lang;
     let (cvr_text, id) = path.into_inner();
-    let cvr = parse_cvr(lang, &cvr_text)?;
+    let cvr = company_cvr(lang, &cvr_text)?;
     let principal = session.principal.clone();
     let item = in_context!(&pool, principal.context(), |conn| {
         tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
@@ -397,8 +397,8 @@ pub async fn communication(
             @for m in &messages {
                 li {
                     strong { (m["author"].as_str().unwrap_or("")) }
-                    @if let Some(at) = m["sent_at"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()) {
-                        " · " span.meta { (lang.datetime(at.to_utc())) }
+                    @if let Some(at) = lang.datetime_text(m["sent_at"].as_str()) {
+                        " · " span.meta { (at) }
                     }
                     p { (paragraphs(m["text"].as_str().unwrap_or(""))) }
                 }

@@ -71,6 +71,12 @@ impl Lang {
             Lang::En => local.format("%-d %b %Y %H:%M").to_string(),
         }
     }
+
+    /// An RFC 3339 time from another service's answer, as [`Lang::datetime`] writes it.
+    pub fn datetime_text(self, text: Option<&str>) -> Option<String> {
+        let at = DateTime::parse_from_rfc3339(text?).ok()?;
+        Some(self.datetime(at.to_utc()))
+    }
 }
 
 /// (key, Danish, English).

@@ -1,14 +1,13 @@
 //! Search by meaning, through vault's API with the user's own token: vault decides what the
 //! user may find, and each result leads to the timeline item it came from.
 
+use super::companies::kind_key;
+use super::layout::{ok, shell};
+use super::{Api, Lang, Session, Upstream, WebError, company_cvr, send};
 use actix_web::{HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tekup_types::Cvr;
-
-use super::layout::{ok, shell};
-use super::{Lang, Session, Upstream, WebError};
 
 #[derive(Debug, Deserialize)]
 pub struct SearchQuery {
@@ -44,16 +43,6 @@ fn snippet(text: &str) -> Markup {
     }
 }
 
-fn kind_key(kind: &str) -> &'static str {
-    match kind {
-        "conversation" => "kind.conversation",
-        "email_thread" => "kind.email_thread",
-        "activity" => "kind.activity",
-        "email" => "kind.email",
-        _ => "kind.document",
-    }
-}
-
 fn results(lang: Lang, answer: &Value) -> Markup {
     let results = answer["results"].as_array().cloned().unwrap_or_default();
     html! {
@@ -82,10 +71,12 @@ pub async fn search(
 ) -> Result<HttpResponse, WebError> {
     let lang = session.lang;
     let q = query.q.trim().to_owned();
-    let cvr = match query.cvr.as_deref().filter(|c| !c.is_empty()) {
-        Some(text) => Some(Cvr::parse(text).map_err(|_| WebError::not_found(lang))?),
-        None => None,
-    };
+    let cvr = query
+        .cvr
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|text| company_cvr(lang, text))
+        .transpose()?;
     let found = if q.is_empty() {
         None
     } else {
@@ -93,9 +84,10 @@ pub async fn search(
         if let Some(cvr) = &cvr {
             body["cvrs"] = json!([cvr.as_str()]);
         }
-        let (status, answer) = session
-            .vault(&upstream, reqwest::Method::POST, "/v1/search", Some(body))
-            .await?;
+        let request = session
+            .request(&upstream, Api::Vault, reqwest::Method::POST, "/v1/search")
+            .json(&body);
+        let (status, answer) = send(request).await?;
         if !status.is_success() {
             return Err(WebError::upstream(lang, status, &answer));
         }
@@ -134,40 +126,18 @@ pub async fn document(
 ) -> Result<HttpResponse, WebError> {
     let lang = session.lang;
     let (cvr, id) = path.into_inner();
-    let cvr = Cvr::parse(&cvr).map_err(|_| WebError::not_found(lang))?;
-    let (status, doc) = session
-        .vault(
-            &upstream,
-            reqwest::Method::GET,
-            &format!("/v1/documents/{id}"),
-            None,
-        )
-        .await?;
+    let cvr = company_cvr(lang, &cvr)?;
+    let get =
+        |path: String| send(session.request(&upstream, Api::Vault, reqwest::Method::GET, &path));
+    let (status, doc) = get(format!("/v1/documents/{id}")).await?;
     if !status.is_success() || doc["cvr"].as_str() != Some(cvr.as_str()) {
         return Err(WebError::not_found(lang));
     }
     let version = doc["version"].as_i64().unwrap_or(1);
-    let (_, current) = session
-        .vault(
-            &upstream,
-            reqwest::Method::GET,
-            &format!("/v1/documents/{id}/versions/{version}"),
-            None,
-        )
-        .await?;
-    let (_, versions) = session
-        .vault(
-            &upstream,
-            reqwest::Method::GET,
-            &format!("/v1/documents/{id}/versions"),
-            None,
-        )
-        .await?;
-    let versions = versions["items"]
-        .as_array()
-        .or(versions.as_array())
-        .cloned()
-        .unwrap_or_default();
+    let (_, current) = get(format!("/v1/documents/{id}/versions/{version}")).await?;
+    // vault answers the versions as an array, oldest first.
+    let (_, versions) = get(format!("/v1/documents/{id}/versions")).await?;
+    let versions = versions.as_array().cloned().unwrap_or_default();
     let name = doc["name"].as_str().unwrap_or_default().to_owned();
     let body = html! {
         p.meta { (lang.t("kind.document")) " · " (doc["content_type"].as_str().unwrap_or_default())
@@ -177,8 +147,7 @@ pub async fn document(
         ul {
             @for v in &versions {
                 li { "v" (v["version"].as_i64().unwrap_or_default()) " · "
-                     (v["uploaded_at"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                        .map(|at| lang.datetime(at.to_utc())).unwrap_or_default())
+                     (lang.datetime_text(v["uploaded_at"].as_str()).unwrap_or_default())
                      " · " (v["byte_size"].as_i64().unwrap_or_default()) " B" }
             }
         }

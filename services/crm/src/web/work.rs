@@ -1,21 +1,23 @@
 //! The work a user does on a company: notes, tasks, next steps, documents and the pipeline.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use maud::{Markup, html};
 use serde::Deserialize;
 use tekup_db::Pool;
 use tekup_runtime::problem::FieldError;
 use tekup_runtime::{Problem, in_context};
-use tekup_types::{AccessLevel, Cvr};
+use tekup_types::AccessLevel;
 use uuid::Uuid;
 
 use super::layout::{csrf, ok, shell};
-use super::{Session, Upstream, WebError, is_htmx, see_other};
+use super::{Api, Session, Upstream, WebError, company_cvr, is_htmx, see_other, send};
 use crate::domain::pipeline::Stage;
-use crate::http::{check, text};
-use crate::store::activities::{self, NewActivity, NewTask};
-use crate::store::deals::{self, Deal, Fields};
+use crate::http::activities::{ActivityBody, TaskBody, add_task_checked, record_checked};
+use crate::http::deals::{DealChanges, update_checked};
+use crate::http::steps::set_status_checked;
+use crate::store::activities::{self, NewTask};
+use crate::store::deals::{self, Deal};
 use crate::store::steps;
 
 /// The largest document the console forwards to vault.
@@ -67,10 +69,6 @@ pub fn forms(session: &Session, base: &str) -> Markup {
     }
 }
 
-fn company(session: &Session, cvr: &str) -> Result<Cvr, WebError> {
-    Cvr::parse(cvr).map_err(|_| WebError::not_found(session.lang))
-}
-
 #[derive(Debug, Deserialize)]
 pub struct NoteForm {
     csrf: String,
@@ -87,29 +85,19 @@ pub async fn note(
     form: web::Form<NoteForm>,
 ) -> Result<HttpResponse, WebError> {
     session.check_csrf(&form.csrf)?;
-    let lang = session.lang;
-    let cvr = company(&session, &path)?;
-    let mut errors = Vec::new();
-    let subject = text("subject", &form.subject, 200, &mut errors);
-    if form.body.chars().count() > 20_000 {
-        errors.push(FieldError::new("body", "must be at most 20000 characters"));
-    }
-    check(errors).map_err(WebError::problem(lang))?;
-    let principal = session.principal.clone();
-    in_context!(&pool, principal.context(), |conn| {
-        crate::http::company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
-        let new = NewActivity {
-            kind: "note",
-            subject: &subject,
-            body: &form.body,
-            contact_id: None,
-            deal_id: None,
-            occurred_at: Utc::now(),
-            by: principal.user_id,
-        };
-        Ok::<_, Problem>(activities::record(conn, principal.org_id, cvr.as_str(), new).await?)
-    })
-    .map_err(WebError::problem(lang))?;
+    let cvr = company_cvr(session.lang, &path)?;
+    let form = form.into_inner();
+    let note = ActivityBody {
+        kind: "note".into(),
+        subject: form.subject,
+        body: form.body,
+        contact_id: None,
+        deal_id: None,
+        occurred_at: None,
+    };
+    record_checked(&pool, &session.principal, cvr.as_str(), note)
+        .await
+        .map_err(WebError::problem(session.lang))?;
     Ok(see_other(&format!("/app/companies/{cvr}")))
 }
 
@@ -130,33 +118,29 @@ pub async fn task(
 ) -> Result<HttpResponse, WebError> {
     session.check_csrf(&form.csrf)?;
     let lang = session.lang;
-    let cvr = company(&session, &path)?;
-    let mut errors = Vec::new();
-    let title = text("title", &form.title, 200, &mut errors);
+    let cvr = company_cvr(lang, &path)?;
+    let form = form.into_inner();
     let due_date = match form.due_date.trim() {
         "" => None,
-        day => match NaiveDate::parse_from_str(day, "%Y-%m-%d") {
-            Ok(date) => Some(date),
-            Err(_) => {
-                errors.push(FieldError::new("due_date", "must be a date (YYYY-MM-DD)"));
-                None
-            }
-        },
+        day => Some(NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|_| {
+            WebError::Problem(
+                lang,
+                Problem::validation(vec![FieldError::new(
+                    "due_date",
+                    "must be a date (YYYY-MM-DD)",
+                )]),
+            )
+        })?),
     };
-    check(errors).map_err(WebError::problem(lang))?;
-    let principal = session.principal.clone();
-    in_context!(&pool, principal.context(), |conn| {
-        crate::http::company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
-        let new = NewTask {
-            title: &title,
-            due_date,
-            assignee_id: Some(principal.user_id),
-            deal_id: None,
-            by: principal.user_id,
-        };
-        Ok::<_, Problem>(activities::add_task(conn, principal.org_id, cvr.as_str(), new).await?)
-    })
-    .map_err(WebError::problem(lang))?;
+    let task = TaskBody {
+        title: form.title,
+        due_date,
+        assignee_id: Some(session.principal.user_id),
+        deal_id: None,
+    };
+    add_task_checked(&pool, &session.principal, cvr.as_str(), task)
+        .await
+        .map_err(WebError::problem(lang))?;
     Ok(see_other(&format!("/app/companies/{cvr}")))
 }
 
@@ -178,7 +162,7 @@ pub async fn step(
     session.check_csrf(&form.csrf)?;
     let lang = session.lang;
     let (cvr_text, id) = path.into_inner();
-    let cvr = company(&session, &cvr_text)?;
+    let cvr = company_cvr(session.lang, &cvr_text)?;
     let status = match form.action.as_str() {
         "accept" => None,
         "complete" => Some("completed"),
@@ -193,32 +177,29 @@ pub async fn step(
             ));
         }
     };
+    if let Some(status) = status {
+        set_status_checked(&pool, &session.principal, cvr.as_str(), id, status)
+            .await
+            .map_err(WebError::problem(lang))?;
+        return Ok(see_other(&format!("/app/companies/{cvr}")));
+    }
     let principal = session.principal.clone();
     in_context!(&pool, principal.context(), |conn| {
         tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
-        match status {
-            Some(status) => {
-                steps::set_status(conn, principal.org_id, cvr.as_str(), id, status)
-                    .await
-                    .map_err(tekup_runtime::problem::not_found("next step"))?;
-            }
-            None => {
-                let step = steps::list(conn, principal.org_id, cvr.as_str(), Some("active"))
-                    .await?
-                    .into_iter()
-                    .find(|s| s.id == id)
-                    .ok_or_else(|| Problem::not_found("No such active next step."))?;
-                let title: String = step.recommendation_text.chars().take(200).collect();
-                let new = NewTask {
-                    title: &title,
-                    due_date: None,
-                    assignee_id: Some(principal.user_id),
-                    deal_id: None,
-                    by: principal.user_id,
-                };
-                activities::add_task(conn, principal.org_id, cvr.as_str(), new).await?;
-            }
-        }
+        let step = steps::list(conn, principal.org_id, cvr.as_str(), Some("active"))
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| Problem::not_found("No such active next step."))?;
+        let title: String = step.recommendation_text.chars().take(200).collect();
+        let new = NewTask {
+            title: &title,
+            due_date: None,
+            assignee_id: Some(principal.user_id),
+            deal_id: None,
+            by: principal.user_id,
+        };
+        activities::add_task(conn, principal.org_id, cvr.as_str(), new).await?;
         Ok::<_, Problem>(())
     })
     .map_err(WebError::problem(lang))?;
@@ -242,7 +223,7 @@ pub async fn upload(
 ) -> Result<HttpResponse, WebError> {
     session.check_csrf(&query.csrf)?;
     let lang = session.lang;
-    let cvr = company(&session, &path)?;
+    let cvr = company_cvr(session.lang, &path)?;
     let content_type = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -256,16 +237,12 @@ pub async fn upload(
             WebError::Problem(lang, Problem::payload_too_large("the document", MAX_UPLOAD))
         })?
         .map_err(|_| WebError::Problem(lang, Problem::bad_request("The upload was cut off.")))?;
-    let response = upstream
-        .client
-        .post(format!("{}/v1/companies/{cvr}/documents", upstream.vault))
-        .bearer_auth(session.access_token())
+    let path = format!("/v1/companies/{cvr}/documents");
+    let request = session
+        .request(&upstream, Api::Vault, reqwest::Method::POST, &path)
         .header(reqwest::header::CONTENT_TYPE, content_type)
-        .body(bytes)
-        .send()
-        .await
-        .map_err(|_| WebError::Unavailable)?;
-    let (status, answer) = super::answer(response).await?;
+        .body(bytes);
+    let (status, answer) = send(request).await?;
     if !status.is_success() {
         return Err(WebError::upstream(lang, status, &answer));
     }
@@ -285,7 +262,7 @@ pub async fn pipeline(
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let lang = session.lang;
-    let cvr = company(&session, &path)?;
+    let cvr = company_cvr(session.lang, &path)?;
     let principal = session.principal.clone();
     let (name, level, stages, deals) = in_context!(&pool, principal.context(), |conn| {
         let level = tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
@@ -359,31 +336,10 @@ pub async fn move_deal(
     session.check_csrf(&form.csrf)?;
     let lang = session.lang;
     let (cvr_text, id) = path.into_inner();
-    let cvr = company(&session, &cvr_text)?;
-    let principal = session.principal.clone();
-    in_context!(&pool, principal.context(), |conn| {
-        tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
-        let stages = deals::stages(conn, principal.org_id).await?;
-        let stage = crate::http::deals::stage_of(&stages, &form.stage)?;
-        let fields = Fields {
-            title: None,
-            value_ore: None,
-            expected_close: None,
-            owner_id: None,
-            contact_id: None,
-        };
-        deals::update(
-            conn,
-            principal.org_id,
-            cvr.as_str(),
-            id,
-            Some(stage),
-            fields,
-        )
+    let cvr = company_cvr(session.lang, &cvr_text)?;
+    let changes = DealChanges::to_stage(form.into_inner().stage);
+    update_checked(&pool, &session.principal, cvr.as_str(), id, changes)
         .await
-        .map_err(tekup_runtime::problem::not_found("deal"))?;
-        Ok::<_, Problem>(())
-    })
-    .map_err(WebError::problem(lang))?;
+        .map_err(WebError::problem(lang))?;
     Ok(see_other(&format!("/app/companies/{cvr}/pipeline")))
 }
