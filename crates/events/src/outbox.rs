@@ -41,6 +41,42 @@ pub async fn publish<M: Message + Name>(
     .await
 }
 
+/// Like [`publish`] for many events of one type in one statement per thousand (in their order):
+/// a bulk change announces itself without a round trip per event.
+pub async fn publish_all<M: Message + Name>(
+    conn: &mut AsyncPgConnection,
+    events: &[Outgoing<'_, M>],
+) -> QueryResult<Vec<Uuid>> {
+    let event_type = M::full_name();
+    let traceparent = current_traceparent();
+    let mut ids = Vec::with_capacity(events.len());
+    // PostgreSQL takes at most 65,535 parameters per statement; a row here has 8.
+    for chunk in events.chunks(1_000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|event| {
+                let id = Uuid::now_v7();
+                ids.push(id);
+                (
+                    outbox::id.eq(id),
+                    outbox::topic.eq(event.topic),
+                    outbox::event_type.eq(event_type.as_str()),
+                    outbox::aggregate_id.eq(event.subject),
+                    outbox::org_id.eq(event.org_id),
+                    outbox::cvr.eq(event.cvr),
+                    outbox::payload.eq(event.payload.encode_to_vec()),
+                    outbox::traceparent.eq(traceparent.clone()),
+                )
+            })
+            .collect();
+        diesel::insert_into(outbox::table)
+            .values(rows)
+            .execute(conn)
+            .await?;
+    }
+    Ok(ids)
+}
+
 /// Like [`publish`], for a payload already encoded as `event_type` (a workflow builds events
 /// from JSON by type name, see [`tekup_proto::from_json`]).
 pub async fn publish_encoded(

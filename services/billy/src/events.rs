@@ -34,6 +34,29 @@ pub async fn publish<M: Message + Name>(
     .await
 }
 
+/// Like [`publish`] for many events of one kind, each about `subjects[i]`, in one statement.
+pub async fn publish_all<M: Message + Name>(
+    conn: &mut AsyncPgConnection,
+    aggregate: &str,
+    org_id: Uuid,
+    subjects: &[&str],
+    payloads: &[M],
+) -> diesel::QueryResult<Vec<Uuid>> {
+    let topic = topic("billy", aggregate);
+    let events: Vec<Outgoing<'_, M>> = subjects
+        .iter()
+        .zip(payloads)
+        .map(|(subject, payload)| Outgoing {
+            topic: &topic,
+            org_id: Some(org_id),
+            cvr: None,
+            subject,
+            payload,
+        })
+        .collect();
+    outbox::publish_all(conn, &events).await
+}
+
 pub fn issued_invoices() -> Subscription {
     Subscription {
         name: "issued-invoices".into(),

@@ -4,7 +4,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::QueryableByName;
 use diesel::result::Error;
-use diesel::sql_types::{BigInt, Bool, Bytea, Date, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Bytea, Date, Integer, Jsonb, Nullable, Text, Timestamptz,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -276,7 +278,6 @@ pub async fn cache_invoice(
 }
 
 pub struct CachedCustomer<'a> {
-    pub org_id: Uuid,
     pub billy_id: &'a str,
     pub name: &'a str,
     pub cvr: Option<&'a str>,
@@ -285,32 +286,54 @@ pub struct CachedCustomer<'a> {
     pub data: &'a serde_json::Value,
 }
 
-/// Returns whether the contact is new or changed. A contact whose person was erased on a GDPR
-/// request (`erased_subjects`) is not cached again.
-pub async fn cache_customer(
+/// Caches contacts of one organization in one statement; returns the Billy ids of those that
+/// are new or changed. A contact whose person was erased on a GDPR request
+/// (`erased_subjects`) is not cached again. A contact listed twice counts once, as its last.
+pub async fn cache_customers(
     conn: &mut AsyncPgConnection,
-    c: CachedCustomer<'_>,
-) -> Result<bool, Error> {
-    let rows = diesel::sql_query(
+    org_id: Uuid,
+    contacts: &[CachedCustomer<'_>],
+) -> Result<Vec<String>, Error> {
+    #[derive(QueryableByName)]
+    struct Changed {
+        #[diesel(sql_type = Text)]
+        billy_id: String,
+    }
+    // ON CONFLICT may not touch a row twice in one statement.
+    let mut last = std::collections::HashMap::new();
+    for (i, c) in contacts.iter().enumerate() {
+        last.insert(c.billy_id, i);
+    }
+    let unique: Vec<&CachedCustomer<'_>> = contacts
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| last.get(c.billy_id) == Some(i))
+        .map(|(_, c)| c)
+        .collect();
+    let changed: Vec<Changed> = diesel::sql_query(
         "INSERT INTO billy.cached_customers (org_id, billy_id, name, cvr, email, content_hash, data) \
-         SELECT $1, $2, $3, $4, $5, $6, $7 WHERE $5::text IS NULL OR NOT EXISTS ( \
-           SELECT 1 FROM billy.erased_subjects e WHERE e.org_id = $1 \
-           AND e.email_sha256 = encode(sha256(convert_to(lower(btrim($5)), 'UTF8')), 'hex')) \
+         SELECT $1, c.billy_id, c.name, c.cvr, c.email, c.hash, c.data \
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[]) \
+                AS c(billy_id, name, cvr, email, hash, data) \
+          WHERE c.email IS NULL OR NOT EXISTS ( \
+            SELECT 1 FROM billy.erased_subjects e WHERE e.org_id = $1 \
+            AND e.email_sha256 = encode(sha256(convert_to(lower(btrim(c.email)), 'UTF8')), 'hex')) \
          ON CONFLICT (org_id, billy_id) DO UPDATE SET name = EXCLUDED.name, cvr = EXCLUDED.cvr, \
            email = EXCLUDED.email, content_hash = EXCLUDED.content_hash, data = EXCLUDED.data, \
            synced_at = now() \
-         WHERE cached_customers.content_hash <> EXCLUDED.content_hash",
+         WHERE cached_customers.content_hash <> EXCLUDED.content_hash \
+         RETURNING billy_id",
     )
-    .bind::<SqlUuid, _>(c.org_id)
-    .bind::<Text, _>(c.billy_id)
-    .bind::<Text, _>(c.name)
-    .bind::<Nullable<Text>, _>(c.cvr)
-    .bind::<Nullable<Text>, _>(c.email)
-    .bind::<Text, _>(c.hash)
-    .bind::<Jsonb, _>(c.data)
-    .execute(conn)
+    .bind::<SqlUuid, _>(org_id)
+    .bind::<Array<Text>, _>(unique.iter().map(|c| c.billy_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(unique.iter().map(|c| c.name).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(unique.iter().map(|c| c.cvr).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(unique.iter().map(|c| c.email).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(unique.iter().map(|c| c.hash).collect::<Vec<_>>())
+    .bind::<Array<Jsonb>, _>(unique.iter().map(|c| c.data).collect::<Vec<_>>())
+    .load(conn)
     .await?;
-    Ok(rows == 1)
+    Ok(changed.into_iter().map(|c| c.billy_id).collect())
 }
 
 pub async fn cache_product(

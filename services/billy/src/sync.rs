@@ -5,6 +5,7 @@
 //! read incrementally: from the newest entry date seen (less an overlap), or from the oldest
 //! invoice still open, whichever is earlier, so a late payment is not missed.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use uuid::Uuid;
 
 use crate::client::BillyError;
 use crate::crypto::TokenCipher;
-use crate::events::publish;
+use crate::events::{publish, publish_all};
 use crate::store::{self, CachedCustomer, CachedInvoice, Connection};
 use crate::{Client, State, SyncConfig};
 
@@ -101,6 +102,58 @@ pub async fn sync(
     result.map(|(outcome, _)| outcome)
 }
 
+/// Caches a chunk of contacts in one transaction (one statement for the rows, one for their
+/// events) and announces each new or changed one; returns how many changed.
+async fn cache_contacts(pool: &Pool, org_id: Uuid, chunk: &[Value]) -> Result<usize, BillyError> {
+    let listed: Vec<(&Value, &str)> = chunk
+        .iter()
+        .filter_map(|contact| Some((contact, text(contact, "id")?)))
+        .collect();
+    let hashes: Vec<String> = listed.iter().map(|(contact, _)| hash(contact)).collect();
+    let customers: Vec<CachedCustomer<'_>> = listed
+        .iter()
+        .zip(&hashes)
+        .map(|((contact, billy_id), hash)| CachedCustomer {
+            billy_id,
+            name: text(contact, "name").unwrap_or(""),
+            cvr: text(contact, "registrationNo"),
+            email: contact
+                .get("contactPersons")
+                .and_then(Value::as_array)
+                .and_then(|people| people.iter().find_map(|p| text(p, "email"))),
+            hash,
+            data: contact,
+        })
+        .collect();
+    in_context!(pool, Context::System, |conn| {
+        let mut changed: HashSet<String> = store::cache_customers(conn, org_id, &customers)
+            .await?
+            .into_iter()
+            .collect();
+        // Each changed contact announced once, as cached (its last listing), in Billy's order.
+        let mut announced: Vec<&CachedCustomer<'_>> = customers
+            .iter()
+            .rev()
+            .filter(|c| changed.remove(c.billy_id))
+            .collect();
+        announced.reverse();
+        let payloads: Vec<ContactChanged> = announced
+            .iter()
+            .map(|c| ContactChanged {
+                org_id: org_id.to_string(),
+                billy_contact_id: c.billy_id.to_owned(),
+                name: c.name.to_owned(),
+                cvr: c.cvr.unwrap_or_default().to_owned(),
+                email: c.email.unwrap_or_default().to_owned(),
+            })
+            .collect();
+        let subjects: Vec<&str> = announced.iter().map(|c| c.billy_id).collect();
+        publish_all(conn, "contact", org_id, &subjects, &payloads).await?;
+        Ok::<_, tekup_runtime::Problem>(payloads.len())
+    })
+    .map_err(BillyError::from)
+}
+
 async fn run(
     pool: &Pool,
     client: &Client,
@@ -123,53 +176,7 @@ async fn run(
     // Cached in transactions of a few hundred: one per contact made a large organization's
     // sync take as many round trips as it has contacts.
     for chunk in contacts.chunks(250) {
-        let changed = in_context!(pool, Context::System, |conn| {
-            let mut changed = 0;
-            for contact in chunk {
-                let Some(billy_id) = text(contact, "id") else {
-                    continue;
-                };
-                let email = contact
-                    .get("contactPersons")
-                    .and_then(Value::as_array)
-                    .and_then(|people| people.iter().find_map(|p| text(p, "email")));
-                let cvr = text(contact, "registrationNo");
-                let name = text(contact, "name").unwrap_or("");
-                let cached = store::cache_customer(
-                    conn,
-                    CachedCustomer {
-                        org_id,
-                        billy_id,
-                        name,
-                        cvr,
-                        email,
-                        hash: &hash(contact),
-                        data: contact,
-                    },
-                )
-                .await?;
-                if cached {
-                    publish(
-                        conn,
-                        "contact",
-                        org_id,
-                        billy_id,
-                        &ContactChanged {
-                            org_id: org_id.to_string(),
-                            billy_contact_id: billy_id.to_owned(),
-                            name: name.to_owned(),
-                            cvr: cvr.unwrap_or_default().to_owned(),
-                            email: email.unwrap_or_default().to_owned(),
-                        },
-                    )
-                    .await?;
-                    changed += 1;
-                }
-            }
-            Ok::<_, tekup_runtime::Problem>(changed)
-        })
-        .map_err(BillyError::from)?;
-        outcome.changed += changed;
+        outcome.changed += cache_contacts(pool, org_id, chunk).await?;
     }
 
     let products = session.list("products", &[]).await?;
