@@ -20,6 +20,7 @@ const TOPICS: &[(&str, &str)] = &[
     ("crm", "gdpr"),
     ("renos", "lead"),
     ("renos", "customer"),
+    ("renos", "price_calculation"),
     ("renos", "quote"),
     ("renos", "plan"),
     ("renos", "booking"),

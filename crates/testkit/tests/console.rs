@@ -115,6 +115,83 @@ impl Platform {
         .await;
     }
 
+    /// What renos does for a customer of the company: a price calculation, a quote sent on it,
+    /// a visit booked and carried out, and its invoice issued and paid.
+    async fn sell_and_clean(&self, admin: &str, customer_id: &str) -> Value {
+        let renos = |method: Method, path: &str, body: Option<Value>, status: u16| {
+            let path = path.to_owned();
+            async move { expect(&self.renos, method, &path, admin, body, status).await }
+        };
+        renos(
+            Method::POST,
+            "/v1/services",
+            Some(json!({
+            "code": "office", "name": "Kontorrengøring", "pricing": "per_m2",
+            "unit_price_ore": 1250,
+            "extras": [{"code": "windows", "name": "Vinduer", "price_ore": 30000}]})),
+            201,
+        )
+        .await;
+        let calc = renos(
+            Method::POST,
+            "/v1/price-calculations",
+            Some(
+                json!({"service": "office", "customer_id": customer_id, "area_m2": 120,
+                        "frequency": "biweekly", "extras": ["windows"]}),
+            ),
+            201,
+        )
+        .await;
+        let quote = renos(
+            Method::POST,
+            "/v1/quotes",
+            Some(json!({"price_calculation_id": calc["id"], "customer_id": customer_id})),
+            201,
+        )
+        .await;
+        renos(
+            Method::POST,
+            &format!("/v1/quotes/{}/send", quote["id"].as_str().unwrap()),
+            None,
+            200,
+        )
+        .await;
+        let cleaner = Uuid::now_v7();
+        let booking = renos(
+            Method::POST,
+            "/v1/bookings",
+            Some(json!({"customer_id": customer_id, "service": "office",
+                        "starts_at": "2026-11-02T08:00:00Z", "duration_minutes": 180,
+                        "cleaner_id": cleaner, "price_ore": 166_500})),
+            201,
+        )
+        .await;
+        renos(
+            Method::POST,
+            &format!(
+                "/v1/bookings/{}/executions",
+                booking["id"].as_str().unwrap()
+            ),
+            Some(
+                json!({"cleaner_id": cleaner, "started_at": "2026-11-02T08:00:00Z",
+                        "finished_at": "2026-11-02T11:00:00Z"}),
+            ),
+            201,
+        )
+        .await;
+        let invoice = renos(
+            Method::POST,
+            "/v1/invoices",
+            Some(json!({"customer_id": customer_id})),
+            201,
+        )
+        .await;
+        let id = invoice["id"].as_str().unwrap();
+        renos(Method::POST, &format!("/v1/invoices/{id}/issue"), None, 200).await;
+        renos(Method::POST, &format!("/v1/invoices/{id}/pay"), None, 200).await;
+        calc
+    }
+
     /// Waits until crm's timeline of `cvr` (as `token`) has an item of each of `kinds`.
     async fn timeline_has(&self, token: &str, kinds: &[&str]) {
         wait_until(
@@ -138,6 +215,19 @@ impl Platform {
         )
         .await;
     }
+}
+
+/// An amount as the console writes it in Danish: `2.081,25 kr.`.
+fn danish_kroner(ore: i64) -> String {
+    let whole = (ore / 100).to_string();
+    let mut grouped = String::new();
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push('.');
+        }
+        grouped.push(digit);
+    }
+    format!("{grouped},{:02} kr.", ore % 100)
 }
 
 async fn sign_in(browser: &Browser, crm: &TestApp, email: &str, password: &str) {
@@ -243,7 +333,7 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
 
     // The outside world: a WotNot conversation through flow's webhook, an e-mail through
     // renos's ingestion; both tied to the company by the customer's e-mail address.
-    expect(
+    let customer = expect(
         &p.renos,
         Method::POST,
         "/v1/customers",
@@ -252,6 +342,9 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
         201,
     )
     .await;
+    let calc = p
+        .sell_and_clean(&admin, customer["id"].as_str().unwrap())
+        .await;
     let hook = expect(
         &p.flow,
         Method::POST,
@@ -289,8 +382,19 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
     )
     .await;
     let deal_id = deal["id"].as_str().unwrap().to_owned();
-    p.timeline_has(&seller, &["conversation", "email_thread", "deal"])
-        .await;
+    p.timeline_has(
+        &seller,
+        &[
+            "conversation",
+            "email_thread",
+            "deal",
+            "price_calculation",
+            "quote",
+            "booking",
+            "invoice",
+        ],
+    )
+    .await;
     let proposed = expect(
         &p.crm,
         Method::POST,
@@ -390,8 +494,57 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
         text.contains("Ugentlig kontorrengøring"),
         "the deal: {text}"
     );
+    // What renos did for the company: the calculation, the quote, the visit, the invoice.
+    for shown in [
+        "Prisberegning for office",
+        "Tilbud",
+        "Sendt",
+        "Rengøring 2.11.2026 09:00",
+        "Faktura nr. 1",
+        "Betalt",
+    ] {
+        assert!(text.contains(shown), "{shown} on the timeline: {text}");
+    }
     accessible(&browser, "company page").await;
     browser.screenshot("company").await.unwrap();
+
+    // The calculation opens to its inputs, every partial result and the logic's version.
+    let calculation = browser
+        .find(&format!(
+            "a[href$='/records/{}']",
+            calc["id"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+    browser.click(&calculation).await.unwrap();
+    browser
+        .wait_for("main table", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let text = browser.text().await.unwrap();
+    let total = calc["final_price"].as_i64().unwrap();
+    for shown in [
+        "Forudsætninger".to_owned(),
+        "120 m²".to_owned(),
+        "Vinduer".to_owned(),
+        calc["logic_version"].as_str().unwrap().to_owned(),
+        danish_kroner(total),
+    ] {
+        assert!(text.contains(&shown), "{shown} on the calculation: {text}");
+    }
+    let steps = calc["partial_results"].as_array().unwrap();
+    assert_eq!(
+        browser.find_all("main tbody tr").await.unwrap().len(),
+        steps.len(),
+        "one row per partial result"
+    );
+    for step in steps {
+        let explanation = step["explanation"].as_str().unwrap();
+        assert!(text.contains(explanation), "{explanation}: {text}");
+    }
+    accessible(&browser, "price calculation").await;
+    browser.screenshot("price-calculation").await.unwrap();
+    browser.back().await.unwrap();
 
     // A next step is completed with its button and leaves the list.
     let steps = browser
@@ -583,6 +736,46 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
         browser.text_of(&text).await.unwrap(),
         WINDOWS.replace("     ", " ")
     );
+
+    // The document is on the company's timeline once indexed, and leaves it when deleted.
+    let document = browser.url().await.unwrap();
+    let document_id = document.rsplit('/').next().unwrap().to_owned();
+    p.timeline_has(&seller, &["document"]).await;
+    browser
+        .goto(&p.crm.at(&format!("/app/companies/{CVR}?kind=document")))
+        .await
+        .unwrap();
+    let entry = browser
+        .find(&format!("#timeline a[href$='/documents/{document_id}']"))
+        .await
+        .unwrap();
+    assert_eq!(browser.text_of(&entry).await.unwrap(), name);
+    expect(
+        &p.vault,
+        Method::DELETE,
+        &format!("/v1/documents/{document_id}"),
+        &seller,
+        None,
+        204,
+    )
+    .await;
+    wait_until(
+        "the deleted document off the timeline",
+        Duration::from_secs(30),
+        async || {
+            let (_, page) = call(
+                &p.crm,
+                Method::GET,
+                &format!("/v1/companies/{CVR}/timeline?kind=document"),
+                &seller,
+                None,
+            )
+            .await
+            .unwrap();
+            page["items"].as_array().is_some_and(Vec::is_empty)
+        },
+    )
+    .await;
 
     // The pipeline board: the deal moves to "won".
     browser

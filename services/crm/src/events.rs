@@ -281,6 +281,250 @@ async fn keep(
     Ok(())
 }
 
+/// What renos and vault did for a company — price calculations, quotes, bookings, invoices,
+/// uploaded documents — kept for its timeline. Each event carries the item's state, so the
+/// latest replaces what was kept; an older event arriving late changes nothing.
+pub fn company_records() -> Subscription {
+    Subscription {
+        name: "company-records".into(),
+        topics: vec![
+            topic("renos", "price_calculation"),
+            topic("renos", "quote"),
+            topic("renos", "booking"),
+            topic("renos", "invoice"),
+            topic("vault", "document"),
+        ],
+        handler: Arc::new(CompanyRecords),
+    }
+}
+
+struct CompanyRecords;
+
+/// One item as the timeline keeps it.
+struct Record {
+    id: String,
+    org_id: String,
+    cvr: String,
+    kind: &'static str,
+    title: String,
+    status: Option<String>,
+    amount_ore: Option<i64>,
+    details: serde_json::Value,
+}
+
+/// A change to a record already kept: a new status, or its removal.
+enum Change {
+    Status {
+        id: String,
+        org_id: String,
+        status: String,
+    },
+    Removed {
+        id: String,
+        org_id: String,
+    },
+}
+
+/// The record an event describes whole, if it describes one.
+fn record(event: &Event) -> Result<Option<Record>, HandleError> {
+    use serde_json::json;
+    use tekup_proto::renos::v1::{BookingChanged, InvoiceIssued, PriceCalculated, QuoteChanged};
+    use tekup_proto::vault::v1::DocumentIndexed;
+    if let Some(c) = event.decoded::<PriceCalculated>()? {
+        let extras: Vec<_> = c
+            .extras
+            .iter()
+            .map(|e| json!({"code": e.code, "name": e.name, "price_ore": e.price_ore, "labour": e.labour}))
+            .collect();
+        let steps: Vec<_> = c
+            .steps
+            .iter()
+            .map(
+                |s| json!({"step": s.step, "explanation": s.explanation, "value_ore": s.value_ore}),
+            )
+            .collect();
+        let details = json!({
+            "logic_version": c.logic_version,
+            "parameters": {
+                "service_code": c.service_code, "pricing": c.pricing,
+                "unit_price_ore": c.unit_price_ore, "area_m2": c.area_m2, "minutes": c.minutes,
+                "cleaners": c.cleaners, "frequency": c.frequency, "extras": extras,
+            },
+            "steps": steps,
+            "net_ore": c.net_ore, "vat_ore": c.vat_ore, "total_ore": c.total_ore,
+            "labour_ore": c.labour_ore, "calculated_at": c.calculated_at,
+        });
+        return Ok(Some(Record {
+            title: c.service_code,
+            status: None,
+            amount_ore: Some(c.total_ore),
+            details,
+            id: c.calculation_id,
+            org_id: c.org_id,
+            cvr: c.cvr,
+            kind: "price_calculation",
+        }));
+    }
+    if let Some(q) = event.decoded::<QuoteChanged>()? {
+        let details = json!({
+            "price_calculation_id": q.price_calculation_id, "valid_until": q.valid_until,
+            "total_ore": q.total_ore,
+        });
+        return Ok(Some(Record {
+            title: String::new(),
+            status: Some(q.status),
+            amount_ore: Some(q.total_ore),
+            details,
+            id: q.quote_id,
+            org_id: q.org_id,
+            cvr: q.cvr,
+            kind: "quote",
+        }));
+    }
+    if let Some(b) = event.decoded::<BookingChanged>()? {
+        let details = json!({"starts_at": b.starts_at, "change": b.change});
+        return Ok(Some(Record {
+            title: b.starts_at,
+            status: Some(b.status),
+            amount_ore: None,
+            details,
+            id: b.booking_id,
+            org_id: b.org_id,
+            cvr: b.cvr,
+            kind: "booking",
+        }));
+    }
+    if let Some(i) = event.decoded::<InvoiceIssued>()? {
+        // The customer's name and address stay with renos and billy: the timeline needs neither.
+        let lines: Vec<_> = i
+            .lines
+            .iter()
+            .map(|l| {
+                json!({"description": l.description, "quantity": l.quantity,
+                "unit_price_ore": l.unit_price_ore, "net_ore": l.net_ore})
+            })
+            .collect();
+        let details = json!({
+            "number": i.number, "net_ore": i.net_ore, "vat_ore": i.vat_ore,
+            "total_ore": i.total_ore, "labour_ore": i.labour_ore, "issued_at": i.issued_at,
+            "due_date": i.due_date, "lines": lines,
+        });
+        return Ok(Some(Record {
+            title: i.number.to_string(),
+            status: Some("issued".into()),
+            amount_ore: Some(i.total_ore),
+            details,
+            id: i.invoice_id,
+            org_id: i.org_id,
+            cvr: i.cvr,
+            kind: "invoice",
+        }));
+    }
+    if let Some(d) = event.decoded::<DocumentIndexed>()? {
+        // vault indexes the other services' items too; those have their own timeline entries.
+        if d.kind != "document" {
+            return Ok(None);
+        }
+        let details = json!({"version": d.version, "content_type": d.content_type,
+            "occurred_at": d.occurred_at});
+        return Ok(Some(Record {
+            title: d.name,
+            status: None,
+            amount_ore: None,
+            details,
+            id: d.document_id,
+            org_id: d.org_id,
+            cvr: d.cvr,
+            kind: "document",
+        }));
+    }
+    Ok(None)
+}
+
+/// The change an event makes to a record already kept, if it makes one.
+fn change(event: &Event) -> Result<Option<Change>, HandleError> {
+    use tekup_proto::renos::v1::InvoiceStatusChanged;
+    use tekup_proto::vault::v1::DocumentDeleted;
+    if let Some(s) = event.decoded::<InvoiceStatusChanged>()? {
+        return Ok(Some(Change::Status {
+            id: s.invoice_id,
+            org_id: s.org_id,
+            status: s.status,
+        }));
+    }
+    if let Some(d) = event.decoded::<DocumentDeleted>()? {
+        return Ok(Some(Change::Removed {
+            id: d.document_id,
+            org_id: d.org_id,
+        }));
+    }
+    Ok(None)
+}
+
+impl Handler for CompanyRecords {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        event: &'a Event,
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+        Box::pin(async move {
+            let at = event.occurred_at().unwrap_or_else(chrono::Utc::now);
+            if let Some(r) = record(event)? {
+                if r.cvr.is_empty() {
+                    // Not (yet) tied to a company: nothing for the company timeline.
+                    return Ok(());
+                }
+                diesel::sql_query(
+                    "INSERT INTO company_records (id, org_id, cvr, kind, title, status, amount_ore, \
+                     details, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (id) DO UPDATE SET cvr = EXCLUDED.cvr, title = EXCLUDED.title, \
+                       status = EXCLUDED.status, amount_ore = EXCLUDED.amount_ore, \
+                       details = EXCLUDED.details, updated_at = EXCLUDED.updated_at \
+                     WHERE company_records.org_id = EXCLUDED.org_id \
+                       AND company_records.kind = EXCLUDED.kind \
+                       AND company_records.updated_at <= EXCLUDED.updated_at",
+                )
+                .bind::<SqlUuid, _>(HandleError::uuid("id", &r.id)?)
+                .bind::<SqlUuid, _>(HandleError::uuid("org_id", &r.org_id)?)
+                .bind::<Text, _>(&r.cvr)
+                .bind::<Text, _>(r.kind)
+                .bind::<Text, _>(&r.title)
+                .bind::<Nullable<Text>, _>(r.status.as_deref())
+                .bind::<Nullable<BigInt>, _>(r.amount_ore)
+                .bind::<Jsonb, _>(&r.details)
+                .bind::<Timestamptz, _>(at)
+                .execute(conn)
+                .await?;
+                return Ok(());
+            }
+            match change(event)? {
+                Some(Change::Status { id, org_id, status }) => {
+                    diesel::sql_query(
+                        "UPDATE company_records SET status = $3, updated_at = $4 \
+                         WHERE id = $1 AND org_id = $2 AND updated_at <= $4",
+                    )
+                    .bind::<SqlUuid, _>(HandleError::uuid("id", &id)?)
+                    .bind::<SqlUuid, _>(HandleError::uuid("org_id", &org_id)?)
+                    .bind::<Text, _>(&status)
+                    .bind::<Timestamptz, _>(at)
+                    .execute(conn)
+                    .await?;
+                }
+                Some(Change::Removed { id, org_id }) => {
+                    diesel::sql_query("DELETE FROM company_records WHERE id = $1 AND org_id = $2")
+                        .bind::<SqlUuid, _>(HandleError::uuid("id", &id)?)
+                        .bind::<SqlUuid, _>(HandleError::uuid("org_id", &org_id)?)
+                        .execute(conn)
+                        .await?;
+                }
+                None => {}
+            }
+            Ok(())
+        })
+    }
+}
+
 /// Deals workflows ask for (`tekup.flow.v1.DealRequested`, e.g. from flow's lead validation):
 /// opened in the pipeline's first open stage. The inbox makes a redelivery open nothing twice;
 /// a company crm does not know is a permanent failure (to the dead-letter topic, with why).

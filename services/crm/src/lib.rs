@@ -56,6 +56,7 @@ impl ServiceApp for Crm {
             events::companies(),
             events::similar_items(),
             events::communications(),
+            events::company_records(),
             events::deal_requests(),
             tekup_events::gdpr::subscription("crm", GDPR),
         ]
@@ -79,6 +80,12 @@ pub const GDPR: &[Part] = &[
     Part {
         table: "crm.communications",
         by_email: Some("lower(customer_email) = lower($2)"),
+        by_cvr: Some("cvr = $2"),
+        erase: Erase::Delete,
+    },
+    Part {
+        table: "crm.company_records",
+        by_email: None,
         by_cvr: Some("cvr = $2"),
         erase: Erase::Delete,
     },

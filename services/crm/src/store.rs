@@ -7,4 +7,5 @@ pub mod contacts;
 pub mod deals;
 pub mod emails;
 pub mod insights;
+pub mod records;
 pub mod steps;

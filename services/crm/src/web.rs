@@ -474,6 +474,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/companies/{cvr}/communications/{id}",
                 web::get().to(companies::communication),
             )
+            .route(
+                "/companies/{cvr}/records/{id}",
+                web::get().to(companies::record),
+            )
             .route("/companies/{cvr}/notes", web::post().to(work::note))
             .route("/companies/{cvr}/tasks", web::post().to(work::task))
             .route("/companies/{cvr}/steps/{id}", web::post().to(work::step))

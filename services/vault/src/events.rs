@@ -20,7 +20,7 @@ use tekup_proto::crm::v1::{ActivityRecorded, EmailLogged};
 use tekup_proto::renos::v1::{
     ConversationDeleted, ConversationRecorded, EmailThreadDeleted, EmailThreadUpdated, Message,
 };
-use tekup_proto::vault::v1::{DocumentIndexed, SimilarItem, SimilarItemsFound};
+use tekup_proto::vault::v1::{DocumentDeleted, DocumentIndexed, SimilarItem, SimilarItemsFound};
 use uuid::Uuid;
 
 use crate::store::{documents, sync};
@@ -44,6 +44,32 @@ pub async fn publish_indexed(
                 cvr: document.cvr.clone(),
                 version: document.version,
                 chunks,
+                kind: document.kind.clone(),
+                name: document.name.clone(),
+                content_type: document.content_type.clone(),
+                occurred_at: document.occurred_at.to_rfc3339(),
+            },
+        },
+    )
+    .await
+}
+
+/// Announces that a document is gone, versions and all.
+pub async fn publish_deleted(
+    conn: &mut AsyncPgConnection,
+    document: &documents::Document,
+) -> diesel::QueryResult<Uuid> {
+    outbox::publish(
+        conn,
+        Outgoing {
+            topic: &topic("vault", "document"),
+            org_id: Some(document.org_id),
+            cvr: Some(&document.cvr),
+            subject: &document.id.to_string(),
+            payload: &DocumentDeleted {
+                document_id: document.id.to_string(),
+                org_id: document.org_id.to_string(),
+                cvr: document.cvr.clone(),
             },
         },
     )

@@ -231,12 +231,18 @@ pub(crate) async fn set_status_checked(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TimelineView {
-    /// activity, interaction, task, deal, process_step or email.
+    /// One of the kinds the `kind` filter takes.
     kind: String,
     id: Uuid,
     at: DateTime<Utc>,
+    /// What the item is named by; a booking's is the visit's time (RFC 3339), an invoice's its
+    /// number, a price calculation's its service code.
     title: String,
+    /// The item's state: its status, a deal's stage, an activity's kind, an e-mail's direction.
     detail: Option<String>,
+    /// The amount of a deal, price calculation, quote or invoice, in øre.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount_ore: Option<i64>,
 }
 
 impl From<TimelineItem> for TimelineView {
@@ -247,6 +253,7 @@ impl From<TimelineItem> for TimelineView {
             at: i.at,
             title: i.title,
             detail: i.detail,
+            amount_ore: i.amount_ore,
         }
     }
 }
@@ -255,22 +262,12 @@ impl From<TimelineItem> for TimelineView {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TimelineQuery {
-    /// Comma-separated kinds to include (activity, interaction, task, deal, process_step, email).
+    /// Comma-separated kinds to include (conversation, email_thread, email, document, activity,
+    /// task, deal, process_step, interaction, price_calculation, quote, booking, invoice).
     kind: Option<String>,
     limit: Option<i64>,
     after: Option<String>,
 }
-
-const KINDS: [&str; 8] = [
-    "activity",
-    "interaction",
-    "task",
-    "deal",
-    "process_step",
-    "email",
-    "conversation",
-    "email_thread",
-];
 
 /// Everything about a company, newest first (read access).
 #[utoipa::path(get, path = "/v1/companies/{cvr}/timeline", tag = "process steps",
@@ -299,11 +296,11 @@ pub async fn timeline(
     if let Some(unknown) = kinds
         .iter()
         .flatten()
-        .find(|k| !KINDS.contains(&k.as_str()))
+        .find(|k| !steps::KINDS.contains(&k.as_str()))
     {
         return Err(Problem::validation(vec![FieldError::new(
             "kind",
-            format!("`{unknown}` is not one of {}", KINDS.join(", ")),
+            format!("`{unknown}` is not one of {}", steps::KINDS.join(", ")),
         )]));
     }
     let items = in_context!(&pool, principal.context(), |conn| {

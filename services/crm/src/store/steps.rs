@@ -359,6 +359,23 @@ pub async fn set_status(
     Ok(step)
 }
 
+/// The kinds of item on a company's timeline, in the order its filter lists them.
+pub const KINDS: [&str; 13] = [
+    "conversation",
+    "email_thread",
+    "email",
+    "document",
+    "activity",
+    "task",
+    "deal",
+    "process_step",
+    "interaction",
+    "price_calculation",
+    "quote",
+    "booking",
+    "invoice",
+];
+
 #[derive(Debug, Clone, QueryableByName)]
 pub struct TimelineItem {
     #[diesel(sql_type = Text)]
@@ -371,10 +388,14 @@ pub struct TimelineItem {
     pub title: String,
     #[diesel(sql_type = Nullable<Text>)]
     pub detail: Option<String>,
+    /// The amount of a price calculation, quote or invoice.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub amount_ore: Option<i64>,
 }
 
 /// Everything about a company, newest first: activities, interactions, tasks, deals, process
-/// steps, logged e-mails, and renos's chatbot conversations and e-mail threads.
+/// steps, logged e-mails, renos's chatbot conversations, e-mail threads, price calculations,
+/// quotes, bookings and invoices, and the documents uploaded to vault.
 pub async fn timeline(
     conn: &mut AsyncPgConnection,
     org_id: Uuid,
@@ -386,17 +407,20 @@ pub async fn timeline(
     let (before_at, before_id) = before.unzip();
     diesel::sql_query(
         "SELECT * FROM ( \
-           SELECT 'activity' AS kind, id, occurred_at AS at, subject AS title, kind AS detail \
+           SELECT 'activity' AS kind, id, occurred_at AS at, subject AS title, kind AS detail, \
+                  NULL::bigint AS amount_ore \
              FROM activities WHERE org_id = $1 AND cvr = $2 \
-           UNION ALL SELECT 'interaction', id, \"timestamp\", event_type, left(content, 200) \
+           UNION ALL SELECT 'interaction', id, \"timestamp\", event_type, left(content, 200), NULL \
              FROM customer_interactions WHERE org_id = $1 AND cvr = $2 \
-           UNION ALL SELECT 'task', id, created_at, title, status FROM tasks WHERE org_id = $1 AND cvr = $2 \
-           UNION ALL SELECT 'deal', id, updated_at, title, stage FROM deals WHERE org_id = $1 AND cvr = $2 \
-           UNION ALL SELECT 'process_step', id, created_at, recommendation_text, status \
+           UNION ALL SELECT 'task', id, created_at, title, status, NULL FROM tasks WHERE org_id = $1 AND cvr = $2 \
+           UNION ALL SELECT 'deal', id, updated_at, title, stage, value_ore FROM deals WHERE org_id = $1 AND cvr = $2 \
+           UNION ALL SELECT 'process_step', id, created_at, recommendation_text, status, NULL \
              FROM process_steps WHERE org_id = $1 AND cvr = $2 \
-           UNION ALL SELECT 'email', id, sent_at, subject, direction FROM emails WHERE org_id = $1 AND cvr = $2 \
-           UNION ALL SELECT kind, id, last_at, title, left(messages -> -1 ->> 'text', 200) \
+           UNION ALL SELECT 'email', id, sent_at, subject, direction, NULL FROM emails WHERE org_id = $1 AND cvr = $2 \
+           UNION ALL SELECT kind, id, last_at, title, left(messages -> -1 ->> 'text', 200), NULL \
              FROM communications WHERE org_id = $1 AND cvr = $2 \
+           UNION ALL SELECT kind, id, updated_at, title, status, amount_ore \
+             FROM company_records WHERE org_id = $1 AND cvr = $2 \
          ) items \
          WHERE ($3::text[] IS NULL OR kind = ANY($3)) \
            AND ($4::timestamptz IS NULL OR (at, id) < ($4, $5)) \

@@ -12,23 +12,12 @@ use uuid::Uuid;
 use super::layout::{csrf, ok, paragraphs, shell};
 use super::{Lang, Session, WebError, company_cvr, is_htmx, see_other};
 use crate::store::companies::{self, Company, Granted};
-use crate::store::steps::{self, Step, TimelineItem};
+use crate::store::records;
+use crate::store::steps::{self, KINDS, Step, TimelineItem};
 
 const SWITCHER_PAGE: i64 = 50;
 /// Timeline items per page of the company page and of each "load more".
 pub const TIMELINE_PAGE: i64 = 50;
-
-/// The kinds the timeline can be filtered by, in the order the filter lists them.
-pub const KINDS: [&str; 8] = [
-    "conversation",
-    "email_thread",
-    "email",
-    "activity",
-    "task",
-    "deal",
-    "process_step",
-    "interaction",
-];
 
 #[derive(Debug, Deserialize)]
 pub struct SwitcherQuery {
@@ -264,7 +253,61 @@ pub(super) fn kind_key(kind: &str) -> &'static str {
         "email" => "kind.email",
         "conversation" => "kind.conversation",
         "email_thread" => "kind.email_thread",
+        "price_calculation" => "kind.price_calculation",
+        "quote" => "kind.quote",
+        "booking" => "kind.booking",
+        "invoice" => "kind.invoice",
         _ => "kind.document",
+    }
+}
+
+/// A status or direction in words; other details (an activity's kind, a deal's stage) as they
+/// are.
+fn status_text(lang: Lang, status: &str) -> String {
+    let key = match status {
+        "draft" => "status.draft",
+        "sent" => "status.sent",
+        "accepted" => "status.accepted",
+        "declined" => "status.declined",
+        "issued" => "status.issued",
+        "paid" => "status.paid",
+        "cancelled" => "status.cancelled",
+        "scheduled" => "status.scheduled",
+        "completed" => "status.completed",
+        "active" => "status.active",
+        "skipped" => "status.skipped",
+        "open" => "status.open",
+        "done" => "status.done",
+        "inbound" => "status.inbound",
+        "outbound" => "status.outbound",
+        other => return other.to_owned(),
+    };
+    lang.t(key).to_owned()
+}
+
+/// What a timeline entry is called, linked to where it opens.
+fn heading(lang: Lang, base: &str, item: &TimelineItem) -> Markup {
+    let amount = item.amount_ore.map(|ore| lang.kroner(ore));
+    let record = format!("{base}/records/{}", item.id);
+    html! {
+        @match item.kind.as_str() {
+            "conversation" | "email_thread" => {
+                a href={ (base) "/communications/" (item.id) } { (item.title) }
+            }
+            "document" => a href={ (base) "/documents/" (item.id) } { (item.title) },
+            "price_calculation" => a href=(record) {
+                (lang.t("record.calculation_of")) " " (item.title) " · " (amount.unwrap_or_default())
+            },
+            "quote" => a href=(record) { (lang.t("kind.quote")) " · " (amount.unwrap_or_default()) },
+            "booking" => a href=(record) {
+                (lang.t("record.visit")) " " (lang.datetime_text(Some(&item.title)).unwrap_or_default())
+            },
+            "invoice" => a href=(record) {
+                (lang.t("record.invoice_no")) " " (item.title) " · " (amount.unwrap_or_default())
+            },
+            "deal" => { (item.title) @if let Some(a) = amount { " · " (a) } },
+            _ => (item.title),
+        }
     }
 }
 
@@ -282,15 +325,9 @@ fn items(lang: Lang, base: &str, kind: Option<&str>, items: &[TimelineItem]) -> 
                 span.kind { (lang.t(kind_key(&item.kind))) }
                 " · "
                 time.meta datetime=(item.at.to_rfc3339()) { (lang.datetime(item.at)) }
-                h3 {
-                    @if item.kind == "conversation" || item.kind == "email_thread" {
-                        a href={ (base) "/communications/" (item.id) } { (item.title) }
-                    } @else {
-                        (item.title)
-                    }
-                }
+                h3 { (heading(lang, base, item)) }
                 @if let Some(detail) = &item.detail {
-                    p { (detail) }
+                    p { (status_text(lang, detail)) }
                 }
             }
         }
@@ -407,4 +444,142 @@ pub async fn communication(
         p { a href={ "/app/companies/" (item.cvr) } { (lang.t("conversation.back")) } }
     };
     Ok(ok(shell(lang, Some(&session), &item.title, body)))
+}
+
+/// A price calculation (its inputs, every partial result and the logic's version), a quote, a
+/// booking or an invoice, as the company's timeline keeps it.
+pub async fn record(
+    session: Session,
+    pool: web::Data<Pool>,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, WebError> {
+    let lang = session.lang;
+    let (cvr_text, id) = path.into_inner();
+    let cvr = company_cvr(lang, &cvr_text)?;
+    let principal = session.principal.clone();
+    let record = in_context!(&pool, principal.context(), |conn| {
+        tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+        records::find(conn, principal.org_id, cvr.as_str(), id)
+            .await
+            .map_err(|_| Problem::not_found("No such record."))
+    })
+    .map_err(WebError::problem(lang))?;
+    let base = format!("/app/companies/{cvr}");
+    if record.kind == "document" {
+        return Ok(see_other(&format!("{base}/documents/{id}")));
+    }
+    let d = &record.details;
+    let kroner = |key: &str| {
+        d[key]
+            .as_i64()
+            .map(|ore| lang.kroner(ore))
+            .unwrap_or_default()
+    };
+    let text = |key: &str| d[key].as_str().unwrap_or_default().to_owned();
+    let body = html! {
+        p.meta {
+            (lang.t(kind_key(&record.kind))) " · " (lang.t("record.updated")) " " (lang.datetime(record.updated_at))
+            @if let Some(status) = &record.status { " · " (status_text(lang, status)) }
+        }
+        @match record.kind.as_str() {
+            "price_calculation" => {
+                dl.facts.panel {
+                    dt { (lang.t("record.logic_version")) } dd { (text("logic_version")) }
+                    dt { (lang.t("record.net")) } dd { (kroner("net_ore")) }
+                    dt { (lang.t("record.vat")) } dd { (kroner("vat_ore")) }
+                    dt { (lang.t("record.total")) } dd { (kroner("total_ore")) }
+                    dt { (lang.t("record.labour")) } dd { (kroner("labour_ore")) }
+                }
+                h2 { (lang.t("record.inputs")) }
+                (inputs(lang, &d["parameters"]))
+                h2 { (lang.t("record.steps")) }
+                table {
+                    thead { tr {
+                        th scope="col" { (lang.t("record.step")) }
+                        th scope="col" { (lang.t("record.explanation")) }
+                        th scope="col" { (lang.t("record.value")) }
+                    } }
+                    tbody {
+                        @for step in d["steps"].as_array().into_iter().flatten() {
+                            tr {
+                                td { (step["step"].as_str().unwrap_or_default()) }
+                                td { (step["explanation"].as_str().unwrap_or_default()) }
+                                td.num { (lang.kroner(step["value_ore"].as_i64().unwrap_or_default())) }
+                            }
+                        }
+                    }
+                }
+            }
+            "quote" => {
+                dl.facts.panel {
+                    dt { (lang.t("record.total")) } dd { (kroner("total_ore")) }
+                    dt { (lang.t("record.valid_until")) } dd { (text("valid_until")) }
+                }
+                @if let Ok(calculation) = text("price_calculation_id").parse::<Uuid>() {
+                    p { a href={ (base) "/records/" (calculation) } { (lang.t("record.open_calculation")) } }
+                }
+            }
+            "booking" => {
+                dl.facts.panel {
+                    dt { (lang.t("record.starts_at")) }
+                    dd { (lang.datetime_text(d["starts_at"].as_str()).unwrap_or_default()) }
+                    dt { (lang.t("record.change")) } dd { (text("change")) }
+                }
+            }
+            _ => {
+                dl.facts.panel {
+                    dt { (lang.t("record.issued_at")) } dd { (lang.datetime_text(d["issued_at"].as_str()).unwrap_or_else(|| text("issued_at"))) }
+                    dt { (lang.t("record.due_date")) } dd { (text("due_date")) }
+                    dt { (lang.t("record.net")) } dd { (kroner("net_ore")) }
+                    dt { (lang.t("record.vat")) } dd { (kroner("vat_ore")) }
+                    dt { (lang.t("record.total")) } dd { (kroner("total_ore")) }
+                }
+                table {
+                    thead { tr {
+                        th scope="col" { (lang.t("record.line")) }
+                        th scope="col" { (lang.t("record.quantity")) }
+                        th scope="col" { (lang.t("record.unit_price")) }
+                        th scope="col" { (lang.t("record.net")) }
+                    } }
+                    tbody {
+                        @for line in d["lines"].as_array().into_iter().flatten() {
+                            tr {
+                                td { (line["description"].as_str().unwrap_or_default()) }
+                                td.num { (line["quantity"].as_i64().unwrap_or_default()) }
+                                td.num { (lang.kroner(line["unit_price_ore"].as_i64().unwrap_or_default())) }
+                                td.num { (lang.kroner(line["net_ore"].as_i64().unwrap_or_default())) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href=(base) { (lang.t("conversation.back")) } }
+    };
+    let title = match record.kind.as_str() {
+        "price_calculation" => format!("{} {}", lang.t("record.calculation_of"), record.title),
+        "invoice" => format!("{} {}", lang.t("record.invoice_no"), record.title),
+        kind => lang.t(kind_key(kind)).to_owned(),
+    };
+    Ok(ok(shell(lang, Some(&session), &title, body)))
+}
+
+/// A calculation's inputs as the calculation used them.
+fn inputs(lang: Lang, p: &serde_json::Value) -> Markup {
+    let number = |key: &str| p[key].as_i64().map(|n| n.to_string());
+    html! {
+        dl.facts.panel {
+            dt { (lang.t("record.service")) } dd { (p["service_code"].as_str().unwrap_or_default()) }
+            dt { (lang.t("record.pricing")) } dd { (p["pricing"].as_str().unwrap_or_default()) }
+            dt { (lang.t("record.unit_price")) } dd { (lang.kroner(p["unit_price_ore"].as_i64().unwrap_or_default())) }
+            @if let Some(area) = number("area_m2") { dt { (lang.t("record.area")) } dd { (area) " m²" } }
+            @if let Some(minutes) = number("minutes") { dt { (lang.t("record.minutes")) } dd { (minutes) } }
+            @if let Some(cleaners) = number("cleaners") { dt { (lang.t("record.cleaners")) } dd { (cleaners) } }
+            dt { (lang.t("record.frequency")) } dd { (p["frequency"].as_str().unwrap_or_default()) }
+            @for extra in p["extras"].as_array().into_iter().flatten() {
+                dt { (lang.t("record.extra")) }
+                dd { (extra["name"].as_str().unwrap_or_default()) " · " (lang.kroner(extra["price_ore"].as_i64().unwrap_or_default())) }
+            }
+        }
+    }
 }

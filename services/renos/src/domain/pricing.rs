@@ -31,6 +31,14 @@ impl Pricing {
             _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PerM2 => "per_m2",
+            Self::Hourly => "hourly",
+            Self::Fixed => "fixed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -43,6 +51,15 @@ pub enum Frequency {
 }
 
 impl Frequency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Once => "once",
+            Self::Weekly => "weekly",
+            Self::Biweekly => "biweekly",
+            Self::Monthly => "monthly",
+        }
+    }
+
     /// Discount for a recurring plan, in percent.
     pub fn discount_percent(self) -> i64 {
         match self {

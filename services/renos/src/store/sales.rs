@@ -128,7 +128,7 @@ pub async fn store_calculation(
         .map_err(|err| Error::SerializationError(Box::new(err)))?;
     let steps = serde_json::to_value(&new.result.steps)
         .map_err(|err| Error::SerializationError(Box::new(err)))?;
-    diesel::sql_query(format!(
+    let stored: StoredCalculation = diesel::sql_query(format!(
         "INSERT INTO renos.price_calculations (id, org_id, cvr, customer_id, lead_id, service_id, \
          logic_version, calculation_parameters, data_sources, partial_results, net_ore, vat_ore, \
          final_price, labour_ore, created_by) \
@@ -151,7 +151,68 @@ pub async fn store_calculation(
     .bind::<BigInt, _>(new.result.labour_ore)
     .bind::<SqlUuid, _>(new.by)
     .get_result(conn)
-    .await
+    .await?;
+    announce_calculation(conn, new.scope, &stored, new.parameters, new.result).await?;
+    Ok(stored)
+}
+
+/// Announces a calculation with everything it was made of, so readers can explain it.
+async fn announce_calculation(
+    conn: &mut AsyncPgConnection,
+    scope: &Scope,
+    stored: &StoredCalculation,
+    parameters: &Parameters,
+    result: &Calculation,
+) -> Result<(), Error> {
+    use tekup_proto::renos::v1::{CalculationExtra, CalculationStep, PriceCalculated};
+    let id_text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+    crate::events::publish(
+        conn,
+        "price_calculation",
+        scope,
+        stored.id,
+        &PriceCalculated {
+            calculation_id: stored.id.to_string(),
+            org_id: scope.org_id.to_string(),
+            cvr: stored.cvr.clone().unwrap_or_default(),
+            customer_id: id_text(stored.customer_id),
+            lead_id: id_text(stored.lead_id),
+            logic_version: stored.logic_version.clone(),
+            service_code: parameters.service_code.clone(),
+            pricing: parameters.pricing.as_str().to_owned(),
+            unit_price_ore: parameters.unit_price_ore,
+            area_m2: parameters.area_m2,
+            minutes: parameters.minutes,
+            cleaners: parameters.cleaners,
+            frequency: parameters.frequency.as_str().to_owned(),
+            extras: parameters
+                .extras
+                .iter()
+                .map(|e| CalculationExtra {
+                    code: e.code.clone(),
+                    name: e.name.clone(),
+                    price_ore: e.price_ore,
+                    labour: e.labour,
+                })
+                .collect(),
+            steps: result
+                .steps
+                .iter()
+                .map(|s| CalculationStep {
+                    step: s.step.clone(),
+                    explanation: s.explanation.clone(),
+                    value_ore: s.value_ore,
+                })
+                .collect(),
+            net_ore: result.net_ore,
+            vat_ore: result.vat_ore,
+            total_ore: result.total_ore,
+            labour_ore: result.labour_ore,
+            calculated_at: stored.calculation_date.to_rfc3339(),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 pub async fn calculation(
@@ -278,6 +339,8 @@ async fn announce_quote(conn: &mut AsyncPgConnection, quote: &Quote) -> Result<(
             customer_id: quote.customer_id.to_string(),
             status: quote.status.clone(),
             total_ore: quote.total_ore,
+            price_calculation_id: quote.price_calculation_id.to_string(),
+            valid_until: quote.valid_until.to_string(),
         },
     )
     .await?;

@@ -592,6 +592,7 @@ pub async fn delete(
         let cvr = cvr("cvr", &document.cvr)?;
         tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
         documents::delete(conn, id).await?;
+        crate::events::publish_deleted(conn, &document).await?;
         Ok::<_, Problem>(())
     })?;
     Ok(HttpResponse::NoContent().finish())

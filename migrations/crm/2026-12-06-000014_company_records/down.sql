@@ -1,0 +1,1 @@
+DROP TABLE crm.company_records;
