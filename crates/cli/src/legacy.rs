@@ -141,6 +141,9 @@ pub fn mappings() -> Vec<Mapping> {
                         org_id: text(row, "org_id"),
                         cvr: text(row, "cvr"),
                         name: text(row, "name"),
+                        // The legacy table holds neither: the columns' defaults.
+                        status: "active".into(),
+                        advertising_protected: false,
                     },
                 )
             },

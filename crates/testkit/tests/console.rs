@@ -318,6 +318,16 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
         .unwrap();
     p.register(&admin, CVR, "Fjordbyg ApS").await;
     p.register(&admin, OTHER_CVR, "Nordlys Café ApS").await;
+    // The registry lists the company as protected from advertising.
+    expect(
+        &p.identity.shared,
+        Method::PATCH,
+        &format!("/v1/companies/{CVR}"),
+        &admin,
+        Some(json!({"advertising_protected": true})),
+        200,
+    )
+    .await;
     p.grant(&admin, CVR, seller_id, "write").await;
     p.grant(&admin, CVR, viewer_id, "read").await;
     p.grant(&admin, OTHER_CVR, outsider_id, "write").await;
@@ -393,6 +403,22 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
             "booking",
             "invoice",
         ],
+    )
+    .await;
+    wait_until(
+        "the registry's facts in crm",
+        Duration::from_secs(30),
+        async || {
+            call(
+                &p.crm,
+                Method::GET,
+                &format!("/v1/companies/{CVR}"),
+                &seller,
+                None,
+            )
+            .await
+            .is_ok_and(|(_, company)| company["advertising_protected"] == true)
+        },
     )
     .await;
     let proposed = expect(
@@ -493,6 +519,12 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
     assert!(
         text.contains("Ugentlig kontorrengøring"),
         "the deal: {text}"
+    );
+    // The header: the registry's status and its advertising protection.
+    let protection = browser.find("#advertising-protection").await.unwrap();
+    assert_eq!(
+        browser.text_of(&protection).await.unwrap(),
+        "Ja – ingen markedsføring"
     );
     // What renos did for the company: the calculation, the quote, the visit, the invoice.
     for shown in [

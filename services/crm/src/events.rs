@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 use tekup_events::kafka::topic;
 use tekup_events::outbox::{self, Outgoing};
 use tekup_events::{Event, HandleError, Handler, Subscription};
-use tekup_proto::shared::v1::CompanyRegistered;
+use tekup_proto::shared::v1::{CompanyChanged, CompanyRegistered};
 use tekup_proto::vault::v1::SimilarItemsFound;
 use tekup_proto::{Message, Name};
 use uuid::Uuid;
@@ -35,7 +35,8 @@ pub async fn publish<M: Message + Name>(
     .await
 }
 
-/// A company registered in shared gets its CRM record (when it has none yet).
+/// A company registered in shared gets its CRM record, and the registry's facts (name, status,
+/// advertising protection) follow shared's changes.
 pub fn companies() -> Subscription {
     Subscription {
         name: "companies".into(),
@@ -53,18 +54,52 @@ impl Handler for Companies {
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
-            let Some(registered) = event.decoded::<CompanyRegistered>()? else {
-                return Ok(());
+            // Registered or changed: either carries all the registry's facts.
+            let facts = match (
+                event.decoded::<CompanyRegistered>()?,
+                event.decoded::<CompanyChanged>()?,
+            ) {
+                (Some(r), _) => (
+                    r.org_id,
+                    r.cvr,
+                    r.name,
+                    r.status,
+                    r.advertising_protected,
+                    false,
+                ),
+                (_, Some(c)) => (
+                    c.org_id,
+                    c.cvr,
+                    c.name,
+                    c.status,
+                    c.advertising_protected,
+                    true,
+                ),
+                _ => return Ok(()),
             };
-            let org_id = HandleError::uuid("org_id", &registered.org_id)?;
+            // A registration keeps the name crm already has; a change in the registry renames.
+            let (org_id, cvr, name, status, protected, rename) = facts;
+            let org_id = HandleError::uuid("org_id", &org_id)?;
+            let status = if status == "inactive" {
+                "inactive"
+            } else {
+                "active"
+            };
             diesel::sql_query(
-                "INSERT INTO companies (id, org_id, cvr, name) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (org_id, cvr) DO NOTHING",
+                "INSERT INTO companies (id, org_id, cvr, name, registry_status, advertising_protected) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (org_id, cvr) DO UPDATE SET \
+                   name = CASE WHEN $7 THEN EXCLUDED.name ELSE companies.name END, \
+                   registry_status = EXCLUDED.registry_status, \
+                   advertising_protected = EXCLUDED.advertising_protected, updated_at = now()",
             )
             .bind::<diesel::sql_types::Uuid, _>(Uuid::now_v7())
             .bind::<diesel::sql_types::Uuid, _>(org_id)
-            .bind::<diesel::sql_types::Text, _>(&registered.cvr)
-            .bind::<diesel::sql_types::Text, _>(&registered.name)
+            .bind::<diesel::sql_types::Text, _>(&cvr)
+            .bind::<diesel::sql_types::Text, _>(&name)
+            .bind::<diesel::sql_types::Text, _>(status)
+            .bind::<diesel::sql_types::Bool, _>(protected)
+            .bind::<diesel::sql_types::Bool, _>(rename)
             .execute(conn)
             .await?;
             Ok(())

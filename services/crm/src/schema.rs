@@ -11,6 +11,8 @@ diesel::table! {
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        registry_status -> Text,
+        advertising_protected -> Bool,
     }
 }
 

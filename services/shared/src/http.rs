@@ -46,6 +46,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("", web::post().to(companies::register))
                 .route("", web::get().to(companies::list))
                 .route("/{cvr}", web::get().to(companies::get))
+                .route("/{cvr}", web::patch().to(companies::update))
                 .route("/{cvr}/grants", web::get().to(companies::grants))
                 .route("/{cvr}/grants/{user_id}", web::put().to(companies::grant))
                 .route(
@@ -65,7 +66,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         organizations::create, organizations::list, organizations::get, organizations::rename,
         organizations::create_user,
         users::create, users::list, users::get, users::update,
-        companies::register, companies::list, companies::get, companies::grants,
+        companies::register, companies::list, companies::get, companies::update, companies::grants,
         companies::grant, companies::revoke,
         audit::query, audit::system_logs,
     ),
@@ -74,7 +75,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         auth::LoginBody, auth::RefreshBody, auth::TokenPair, auth::MeView,
         organizations::OrganizationBody, organizations::OrganizationView,
         users::UserBody, users::UserChanges, users::UserView,
-        companies::CompanyBody, companies::CompanyView, companies::GrantBody, companies::GrantView,
+        companies::CompanyBody, companies::CompanyChanges, companies::CompanyView, companies::GrantBody, companies::GrantView,
         audit::AuditView, audit::SystemLogView,
     )),
     modifiers(&SecuritySchemes),

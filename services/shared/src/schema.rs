@@ -33,6 +33,7 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        advertising_protected -> Bool,
     }
 }
 

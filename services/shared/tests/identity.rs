@@ -128,10 +128,21 @@ impl Shared {
     }
 
     async fn put_json(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.send_json(reqwest::Method::PUT, path, token, body)
+            .await
+    }
+
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
         let response = self
             .app
             .client
-            .put(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth(token)
             .json(&body)
             .send()
@@ -416,6 +427,91 @@ async fn invalid_cvrs_are_refused_and_real_ones_accepted() {
         .map(|c| c["cvr"].as_str().unwrap())
         .collect();
     assert_eq!(cvrs, ["13585628", "24256790", "61126228"]);
+}
+
+#[tokio::test]
+async fn an_administrator_keeps_a_company_s_registry_facts_and_each_change_is_announced() {
+    let (db, shared) = shared(&[]).await;
+    let org = shared.org("Rendetalje ApS").await;
+    let (_, admin) = shared.user(org, "admin@rendetalje.dk", "admin").await;
+    let (_, analyst) = shared.user(org, "mette@rendetalje.dk", "analyst").await;
+    let (status, company) = shared
+        .post_json(
+            "/v1/companies",
+            Some(&admin),
+            json!({"cvr": "13585628", "name": "Fjordbyg ApS", "advertising_protected": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{company}");
+    assert_eq!(company["advertising_protected"], true);
+    assert_eq!(company["status"], "active");
+    let patch = |token: String, body: Value| {
+        let shared = &shared;
+        async move {
+            shared
+                .send_json(
+                    reqwest::Method::PATCH,
+                    "/v1/companies/13585628",
+                    &token,
+                    body,
+                )
+                .await
+        }
+    };
+    let refused = [
+        (json!({"status": "closed"}), "status"),
+        (json!({}), "body"),
+        (json!({"name": " "}), "name"),
+    ];
+    for (body, field) in refused {
+        let (status, problem) = patch(admin.clone(), body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {problem}"
+        );
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    let (status, _) = patch(analyst.clone(), json!({"status": "inactive"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only administrators");
+    let (status, _) = shared
+        .send_json(
+            reqwest::Method::PATCH,
+            "/v1/companies/24256790",
+            &admin,
+            json!({"status": "inactive"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, unchanged) = shared.get("/v1/companies/13585628", &admin).await;
+    assert_eq!(unchanged["status"], "active", "refusals change nothing");
+
+    let (status, changed) = patch(
+        admin.clone(),
+        json!({"status": "inactive", "advertising_protected": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["status"], "inactive");
+    assert_eq!(changed["advertising_protected"], false);
+    assert_eq!(changed["name"], "Fjordbyg ApS", "what is not named stays");
+    // Registered, then changed once: two announcements, the last with every fact.
+    assert_eq!(
+        db.admin_count(
+            "SELECT count(*) AS n FROM shared.outbox WHERE topic = 'tekup.shared.company'"
+        )
+        .await
+        .unwrap(),
+        2
+    );
+    assert_eq!(
+        db.admin_count(
+            "SELECT count(*) AS n FROM shared.outbox WHERE event_type = 'tekup.shared.v1.CompanyChanged'"
+        )
+        .await
+        .unwrap(),
+        1
+    );
 }
 
 #[tokio::test]

@@ -41,6 +41,10 @@ pub struct CompanyView {
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// `active`, or `inactive` for a company that has ceased, as registered in shared.
+    registry_status: String,
+    /// The registry's advertising protection (reklamebeskyttelse): no marketing to it.
+    advertising_protected: bool,
 }
 
 impl From<Company> for CompanyView {
@@ -57,6 +61,8 @@ impl From<Company> for CompanyView {
             created_by: c.created_by,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            registry_status: c.registry_status,
+            advertising_protected: c.advertising_protected,
         }
     }
 }

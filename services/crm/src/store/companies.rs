@@ -24,6 +24,10 @@ pub struct Company {
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `active`, or `inactive` for a company the registry lists as ceased (from shared).
+    pub registry_status: String,
+    /// The registry's advertising protection: no marketing to the company (from shared).
+    pub advertising_protected: bool,
 }
 
 pub struct Record<'a> {

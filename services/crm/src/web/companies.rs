@@ -194,6 +194,12 @@ pub async fn page_of(
             dt { (lang.t("company.cvr")) } dd { (c.cvr) }
             dt { (lang.t("company.address")) } dd { @if address.is_empty() { (lang.t("company.unknown")) } @else { (address) } }
             dt { (lang.t("company.industry")) } dd { (c.segment.as_deref().unwrap_or(lang.t("company.unknown"))) }
+            dt { (lang.t("company.status")) }
+            dd { @if c.registry_status == "inactive" { strong { (lang.t("company.inactive")) } } @else { (lang.t("company.active")) } }
+            dt { (lang.t("company.protected")) }
+            dd id="advertising-protection" {
+                @if c.advertising_protected { strong { (lang.t("company.protected.yes")) } } @else { (lang.t("no")) }
+            }
             dt { (lang.t("company.access")) } dd { (lang.t(level_key(view.level.as_str()))) }
         }
         p.actions {

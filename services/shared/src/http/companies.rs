@@ -24,6 +24,18 @@ pub struct CompanyBody {
     cvr: String,
     #[schema(example = "Rengøring Nord ApS")]
     name: String,
+    /// The registry's advertising protection (reklamebeskyttelse): no marketing to it.
+    #[serde(default)]
+    advertising_protected: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyChanges {
+    name: Option<String>,
+    /// `active`, or `inactive` for a company that has ceased.
+    status: Option<String>,
+    advertising_protected: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,6 +45,7 @@ pub struct CompanyView {
     cvr: String,
     name: String,
     status: String,
+    advertising_protected: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -45,6 +58,7 @@ impl From<companies::Company> for CompanyView {
             cvr: company.cvr,
             name: company.name,
             status: company.status,
+            advertising_protected: company.advertising_protected,
             created_at: company.created_at,
             updated_at: company.updated_at,
         }
@@ -110,7 +124,16 @@ pub async fn register(
     };
     let org_id = principal.org_id;
     let company = in_context!(&pool, principal.context(), |conn| {
-        Ok::<_, Problem>(companies::register(conn, org_id, cvr.as_str(), &name).await?)
+        Ok::<_, Problem>(
+            companies::register(
+                conn,
+                org_id,
+                cvr.as_str(),
+                &name,
+                body.advertising_protected,
+            )
+            .await?,
+        )
     })
     .map_err(|problem| {
         if problem.status == 409 {
@@ -163,6 +186,51 @@ pub async fn get(
     let org_id = principal.org_id;
     let company = in_context!(&pool, principal.context(), |conn| {
         Ok::<_, Problem>(companies::find(conn, org_id, cvr.as_str()).await?)
+    })
+    .map_err(|p| not_found(p, &cvr))?;
+    Ok(HttpResponse::Ok().json(CompanyView::from(company)))
+}
+
+/// Change a company's registry facts: name, status, advertising protection (administrators).
+#[utoipa::path(patch, path = "/v1/companies/{cvr}", tag = "companies", security(("user" = [])),
+    request_body = CompanyChanges,
+    responses((status = 200, body = CompanyView),
+              (status = 403, body = Problem, content_type = "application/problem+json"),
+              (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json")))]
+pub async fn update(
+    principal: Principal,
+    pool: web::Data<Pool>,
+    cvr: web::Path<String>,
+    body: web::Json<CompanyChanges>,
+) -> Result<HttpResponse, Problem> {
+    let cvr = parse_cvr(&cvr)?;
+    let body = body.into_inner();
+    let mut errors = Vec::new();
+    let name = body
+        .name
+        .map(|v| validation::name("name", &v, 200, &mut errors));
+    if let Some(status) = body.status.as_deref()
+        && !["active", "inactive"].contains(&status)
+    {
+        errors.push(FieldError::new("status", "must be active or inactive"));
+    }
+    if name.is_none() && body.status.is_none() && body.advertising_protected.is_none() {
+        errors.push(FieldError::new(
+            "body",
+            "names nothing to change (name, status, advertising_protected)",
+        ));
+    }
+    check(errors)?;
+    principal.require_admin()?;
+    let org_id = principal.org_id;
+    let changes = companies::Changes {
+        name,
+        status: body.status,
+        advertising_protected: body.advertising_protected,
+    };
+    let company = in_context!(&pool, principal.context(), |conn| {
+        Ok::<_, Problem>(companies::update(conn, org_id, cvr.as_str(), changes).await?)
     })
     .map_err(|p| not_found(p, &cvr))?;
     Ok(HttpResponse::Ok().json(CompanyView::from(company)))

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use tekup_proto::shared::v1::{AccessGranted, AccessRevoked, CompanyRegistered};
+use tekup_proto::shared::v1::{AccessGranted, AccessRevoked, CompanyChanged, CompanyRegistered};
 use tekup_types::AccessLevel;
 use uuid::Uuid;
 
@@ -19,6 +19,7 @@ pub struct Company {
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub advertising_protected: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -37,6 +38,7 @@ pub async fn register(
     org_id: Uuid,
     cvr: &str,
     name: &str,
+    advertising_protected: bool,
 ) -> Result<Company, Error> {
     let company: Company = diesel::insert_into(companies::table)
         .values((
@@ -44,6 +46,7 @@ pub async fn register(
             companies::org_id.eq(org_id),
             companies::cvr.eq(cvr),
             companies::name.eq(name),
+            companies::advertising_protected.eq(advertising_protected),
         ))
         .returning(Company::as_returning())
         .get_result(conn)
@@ -57,6 +60,55 @@ pub async fn register(
             org_id: org_id.to_string(),
             cvr: cvr.to_owned(),
             name: company.name.clone(),
+            status: company.status.clone(),
+            advertising_protected: company.advertising_protected,
+        },
+    )
+    .await?;
+    Ok(company)
+}
+
+/// Registry facts to change; `None` leaves one as it is.
+#[derive(Default)]
+pub struct Changes {
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub advertising_protected: Option<bool>,
+}
+
+/// Applies `changes` to the organization's company and announces its facts;
+/// `NotFound` when there is no such company.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    cvr: &str,
+    changes: Changes,
+) -> Result<Company, Error> {
+    let company: Company = diesel::update(
+        companies::table.filter(companies::org_id.eq(org_id).and(companies::cvr.eq(cvr))),
+    )
+    .set((
+        changes.name.map(|v| companies::name.eq(v)),
+        changes.status.map(|v| companies::status.eq(v)),
+        changes
+            .advertising_protected
+            .map(|v| companies::advertising_protected.eq(v)),
+        companies::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(Company::as_returning())
+    .get_result(conn)
+    .await?;
+    events::company(
+        conn,
+        org_id,
+        cvr,
+        &CompanyChanged {
+            company_id: company.id.to_string(),
+            org_id: org_id.to_string(),
+            cvr: cvr.to_owned(),
+            name: company.name.clone(),
+            status: company.status.clone(),
+            advertising_protected: company.advertising_protected,
         },
     )
     .await?;

@@ -1,0 +1,1 @@
+ALTER TABLE crm.companies DROP COLUMN registry_status, DROP COLUMN advertising_protected;

@@ -1,0 +1,1 @@
+ALTER TABLE shared.companies DROP COLUMN advertising_protected;
