@@ -904,7 +904,8 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
         text.contains("Ikke fundet") && !text.contains("Fjordbyg"),
         "{text}"
     );
-    browser.goto(&p.crm.at("/app")).await.unwrap();
+    // The error page keeps the navigation: back to the companies, and logout works from it.
+    browser.find("header nav a[href='/app']").await.unwrap();
     sign_out(&browser).await;
 
     // The administrator: users, grants and the audit log; a grant made in the form.
@@ -952,6 +953,124 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
     );
     accessible(&browser, "administration").await;
     browser.screenshot("admin-grants").await.unwrap();
+
+    // A new user, created with the form, signs in; deactivated with a button, they cannot.
+    browser
+        .fill("#user-email", "lise@rendetalje.dk")
+        .await
+        .unwrap();
+    browser.fill("#user-first", "Lise").await.unwrap();
+    browser.fill("#user-last", "Holm").await.unwrap();
+    browser
+        .fill("#user-password", "en-lang-adgangskode")
+        .await
+        .unwrap();
+    let create = browser
+        .find("form[action='/app/admin/users'] button")
+        .await
+        .unwrap();
+    browser.click(&create).await.unwrap();
+    browser
+        .wait_for("#grants", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let users = browser.find("#users-h + table").await.unwrap();
+    let text = browser.text_of(&users).await.unwrap();
+    let row = text
+        .lines()
+        .find(|l| l.contains("lise@rendetalje.dk"))
+        .unwrap_or_else(|| panic!("the new user is listed: {text}"));
+    assert!(
+        row.contains("Sælger/analytiker") && row.contains("Ja"),
+        "{row}"
+    );
+    // The same e-mail again: refused with the reason, the navigation still there.
+    browser
+        .fill("#user-email", "lise@rendetalje.dk")
+        .await
+        .unwrap();
+    browser.fill("#user-first", "Lise").await.unwrap();
+    browser.fill("#user-last", "Holm").await.unwrap();
+    browser
+        .fill("#user-password", "en-lang-adgangskode")
+        .await
+        .unwrap();
+    let create = browser
+        .find("form[action='/app/admin/users'] button")
+        .await
+        .unwrap();
+    browser.click(&create).await.unwrap();
+    let alert = browser
+        .wait_for("main p.error", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .text_of(&alert)
+            .await
+            .unwrap()
+            .contains("already exists"),
+        "a second account with the e-mail is refused"
+    );
+    browser
+        .find("header nav a[href='/app/admin']")
+        .await
+        .unwrap();
+    browser.goto(&p.crm.at("/app/admin")).await.unwrap();
+    let lise = browser
+        .execute(
+            "return [...document.querySelectorAll('#users-h + table tr')] \
+               .find(tr => tr.textContent.includes('lise@rendetalje.dk')).id.slice(5);",
+        )
+        .await
+        .unwrap();
+    let lise = lise.as_str().unwrap().to_owned();
+    let deactivate = browser
+        .find(&format!("#user-{lise} button[value=deactivate]"))
+        .await
+        .unwrap();
+    browser.click(&deactivate).await.unwrap();
+    browser
+        .wait_for(
+            &format!("#user-{lise} button[value=activate]"),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let user = expect(
+        &p.identity.shared,
+        Method::GET,
+        &format!("/v1/users/{lise}"),
+        &admin,
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(user["active"], false, "{user}");
+    sign_out(&browser).await;
+    sign_in(
+        &browser,
+        &p.crm,
+        "lise@rendetalje.dk",
+        "en-lang-adgangskode",
+    )
+    .await;
+    let error = browser
+        .wait_for("#login-error", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .text_of(&error)
+            .await
+            .unwrap()
+            .contains("deaktiveret")
+    );
+    sign_in(&browser, &p.crm, "admin@rendetalje.dk", PASSWORD).await;
+    browser
+        .wait_for("#switch-q", Duration::from_secs(10))
+        .await
+        .unwrap();
 
     // English on request: amounts and labels follow.
     browser.goto(&p.crm.at("/app/lang/en")).await.unwrap();

@@ -190,6 +190,14 @@ impl Session {
         &self.csrf
     }
 
+    /// What the navigation needs of this user.
+    pub fn signed_in(&self) -> layout::SignedIn {
+        layout::SignedIn {
+            admin: self.principal.is_admin(),
+            csrf: self.csrf.clone(),
+        }
+    }
+
     /// Refuses a state-changing form without this session's token.
     pub fn check_csrf(&self, sent: &str) -> Result<(), WebError> {
         use subtle::ConstantTimeEq;
@@ -255,7 +263,7 @@ impl FromRequest for Session {
                 Err(AuthError::KeysUnavailable) => return Err(WebError::Unavailable),
                 Err(_) => return Err(WebError::SignIn { expired: false }),
             };
-            Ok(Session {
+            let session = Session {
                 principal: Principal {
                     user_id: claims.sub,
                     org_id: claims.org,
@@ -264,7 +272,10 @@ impl FromRequest for Session {
                 lang,
                 csrf: tokens.csrf(),
                 tokens,
-            })
+            };
+            // An error page of this request keeps the navigation (see [`headers`]).
+            req.extensions_mut().insert(session.signed_in());
+            Ok(session)
         })
     }
 }
@@ -359,6 +370,15 @@ impl ResponseError for WebError {
     }
 
     fn error_response(&self) -> HttpResponse<BoxBody> {
+        self.page(None)
+    }
+}
+
+impl WebError {
+    /// The answer to the browser: to sign-in, or an error page (with the navigation for a
+    /// signed-in user).
+    fn page(&self, signed_in: Option<&layout::SignedIn>) -> HttpResponse<BoxBody> {
+        let status = self.status_code();
         match self {
             WebError::SignIn { expired } => {
                 let to = if *expired {
@@ -374,14 +394,16 @@ impl ResponseError for WebError {
             }
             WebError::Csrf(lang) => layout::error_page(
                 *lang,
-                self.status_code(),
+                signed_in,
+                status,
                 lang.t("error.forbidden"),
                 lang.t("error.csrf"),
                 &[],
             ),
             WebError::Unavailable => layout::error_page(
                 Lang::default(),
-                self.status_code(),
+                signed_in,
+                status,
                 Lang::default().t("error.title"),
                 Lang::default().t("error.unavailable"),
                 &[],
@@ -390,6 +412,10 @@ impl ResponseError for WebError {
                 let (title, detail) = match problem.status {
                     404 => (lang.t("error.not_found"), lang.t("error.not_found.detail")),
                     403 => (lang.t("error.forbidden"), lang.t("error.forbidden.detail")),
+                    409 => (
+                        lang.t("error.conflict"),
+                        problem.detail.as_deref().unwrap_or(""),
+                    ),
                     422 | 400 => (
                         lang.t("error.invalid"),
                         problem.detail.as_deref().unwrap_or(""),
@@ -402,7 +428,7 @@ impl ResponseError for WebError {
                     .iter()
                     .map(|e| format!("{}: {}", e.field, e.message))
                     .collect();
-                layout::error_page(*lang, self.status_code(), title, detail, &fields)
+                layout::error_page(*lang, signed_in, status, title, detail, &fields)
             }
         }
     }
@@ -427,6 +453,21 @@ where
     let call = srv.call(req);
     async move {
         let mut response = call.await?;
+        // A signed-in user's error page keeps the navigation.
+        let signed_in = response
+            .request()
+            .extensions()
+            .get::<layout::SignedIn>()
+            .cloned();
+        if let Some(signed_in) = signed_in
+            && let Some(page) = response
+                .response()
+                .error()
+                .and_then(|e| e.as_error::<WebError>())
+                .map(|e| e.page(Some(&signed_in)))
+        {
+            response = response.into_response(page);
+        }
         let renewed = response.request().extensions().get::<Renewed>().cloned();
         let static_file = response.request().path().starts_with("/app/static/");
         let headers = response.headers_mut();
@@ -465,6 +506,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/search", web::get().to(search::search))
             .route("/admin", web::get().to(admin::page))
             .route("/admin/grants", web::post().to(admin::grant))
+            .route("/admin/users", web::post().to(admin::create_user))
+            .route("/admin/users/{id}", web::post().to(admin::account))
             .route("/companies/{cvr}", web::get().to(companies::page))
             .route(
                 "/companies/{cvr}/timeline",

@@ -90,16 +90,51 @@ pub async fn page(
                     th scope="col" { (lang.t("admin.email")) }
                     th scope="col" { (lang.t("admin.role")) }
                     th scope="col" { (lang.t("admin.active")) }
+                    th scope="col" { (lang.t("admin.account")) }
                 } }
                 tbody {
                     @for u in &users {
-                        tr {
+                        @let id = u["id"].as_str().unwrap_or_default();
+                        @let active = u["active"].as_bool() == Some(true);
+                        tr id={ "user-" (id) } {
                             td { (u["email"].as_str().unwrap_or_default()) }
-                            td { (u["role"].as_str().unwrap_or_default()) }
-                            td { (lang.t(if u["active"].as_bool() == Some(true) { "yes" } else { "no" })) }
+                            td { (lang.t(role_key(u["role"].as_str().unwrap_or_default()))) }
+                            td { (lang.t(if active { "yes" } else { "no" })) }
+                            td {
+                                // Administrators cannot lock themselves out: shared refuses it.
+                                @if id != session.principal.user_id.to_string() {
+                                    form method="post" action={ "/app/admin/users/" (id) } {
+                                        (csrf(&session))
+                                        @if active {
+                                            button.secondary type="submit" name="action" value="deactivate" { (lang.t("admin.deactivate")) }
+                                        } @else {
+                                            button.secondary type="submit" name="action" value="activate" { (lang.t("admin.activate")) }
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
+            }
+            h3 { (lang.t("admin.new_user")) }
+            form.panel method="post" action="/app/admin/users" {
+                (csrf(&session))
+                label for="user-email" { (lang.t("admin.email")) }
+                input id="user-email" type="email" name="email" required autocomplete="off";
+                label for="user-first" { (lang.t("admin.first_name")) }
+                input id="user-first" name="first_name" required;
+                label for="user-last" { (lang.t("admin.last_name")) }
+                input id="user-last" name="last_name" required;
+                label for="user-role" { (lang.t("admin.role")) }
+                select id="user-role" name="role" {
+                    option value="analyst" { (lang.t("role.analyst")) }
+                    option value="viewer" { (lang.t("role.viewer")) }
+                    option value="admin" { (lang.t("role.admin")) }
+                }
+                label for="user-password" { (lang.t("admin.password")) }
+                input id="user-password" type="password" name="password" required minlength="12" maxlength="128" autocomplete="new-password";
+                p.actions { button type="submit" { (lang.t("admin.create_user")) } }
             }
         }
         section aria-labelledby="grants-h" {
@@ -182,6 +217,14 @@ pub async fn page(
     Ok(ok(shell(lang, Some(&session), lang.t("admin.title"), body)))
 }
 
+fn role_key(role: &str) -> &'static str {
+    match role {
+        "admin" => "role.admin",
+        "analyst" => "role.analyst",
+        _ => "role.viewer",
+    }
+}
+
 /// The organization's users as options of a select, by e-mail, `selected` chosen.
 fn user_options(users: &[Value], selected: Option<&str>) -> Markup {
     html! {
@@ -239,6 +282,82 @@ pub async fn grant(
     let (status, answer) = send(request).await?;
     if !status.is_success() {
         return Err(WebError::upstream(lang, status, &answer));
+    }
+    Ok(see_other("/app/admin"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserForm {
+    csrf: String,
+    email: String,
+    first_name: String,
+    last_name: String,
+    role: String,
+    password: String,
+}
+
+/// Creates a user of the organization at shared, which checks every field.
+pub async fn create_user(
+    session: Session,
+    upstream: web::Data<Upstream>,
+    form: web::Form<UserForm>,
+) -> Result<HttpResponse, WebError> {
+    session.check_csrf(&form.csrf)?;
+    forbidden(&session)?;
+    let form = form.into_inner();
+    let body = json!({
+        "email": form.email.trim(), "first_name": form.first_name, "last_name": form.last_name,
+        "role": form.role, "password": form.password,
+    });
+    let request = session
+        .request(&upstream, Api::Shared, reqwest::Method::POST, "/v1/users")
+        .json(&body);
+    let (status, answer) = send(request).await?;
+    if !status.is_success() {
+        return Err(WebError::upstream(session.lang, status, &answer));
+    }
+    Ok(see_other("/app/admin"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccountForm {
+    csrf: String,
+    action: String,
+}
+
+/// Deactivates a user (shared ends their logins) or activates them again.
+pub async fn account(
+    session: Session,
+    upstream: web::Data<Upstream>,
+    path: web::Path<Uuid>,
+    form: web::Form<AccountForm>,
+) -> Result<HttpResponse, WebError> {
+    session.check_csrf(&form.csrf)?;
+    forbidden(&session)?;
+    let active = match form.action.as_str() {
+        "activate" => true,
+        "deactivate" => false,
+        _ => {
+            return Err(WebError::Problem(
+                session.lang,
+                Problem::validation(vec![tekup_runtime::problem::FieldError::new(
+                    "action",
+                    "must be activate or deactivate",
+                )]),
+            ));
+        }
+    };
+    let request = session
+        .request(
+            &upstream,
+            Api::Shared,
+            reqwest::Method::PATCH,
+            &format!("/v1/users/{}", path.into_inner()),
+        )
+        .json(&json!({"active": active}));
+    let (status, answer) = send(request).await?;
+    if !status.is_success() {
+        return Err(WebError::upstream(session.lang, status, &answer));
     }
     Ok(see_other("/app/admin"))
 }

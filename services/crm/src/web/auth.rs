@@ -121,6 +121,7 @@ pub async fn language(req: HttpRequest, code: web::Path<String>) -> HttpResponse
         let current = lang_of(&req);
         return layout::error_page(
             current,
+            None,
             StatusCode::NOT_FOUND,
             current.t("error.not_found"),
             current.t("error.not_found.detail"),

@@ -267,9 +267,9 @@ pub(super) fn kind_key(kind: &str) -> &'static str {
     }
 }
 
-/// A status or direction in words; other details (an activity's kind, a deal's stage) as they
-/// are.
-fn status_text(lang: Lang, status: &str) -> String {
+/// A status, direction, pricing model or frequency in words; anything else (an activity's
+/// kind, a deal's stage) as it is.
+fn in_words(lang: Lang, status: &str) -> String {
     let key = match status {
         "draft" => "status.draft",
         "sent" => "status.sent",
@@ -286,6 +286,13 @@ fn status_text(lang: Lang, status: &str) -> String {
         "done" => "status.done",
         "inbound" => "status.inbound",
         "outbound" => "status.outbound",
+        "per_m2" => "pricing.per_m2",
+        "hourly" => "pricing.hourly",
+        "fixed" => "pricing.fixed",
+        "once" => "frequency.once",
+        "weekly" => "frequency.weekly",
+        "biweekly" => "frequency.biweekly",
+        "monthly" => "frequency.monthly",
         other => return other.to_owned(),
     };
     lang.t(key).to_owned()
@@ -333,7 +340,7 @@ fn items(lang: Lang, base: &str, kind: Option<&str>, items: &[TimelineItem]) -> 
                 time.meta datetime=(item.at.to_rfc3339()) { (lang.datetime(item.at)) }
                 h3 { (heading(lang, base, item)) }
                 @if let Some(detail) = &item.detail {
-                    p { (status_text(lang, detail)) }
+                    p { (in_words(lang, detail)) }
                 }
             }
         }
@@ -485,7 +492,7 @@ pub async fn record(
     let body = html! {
         p.meta {
             (lang.t(kind_key(&record.kind))) " · " (lang.t("record.updated")) " " (lang.datetime(record.updated_at))
-            @if let Some(status) = &record.status { " · " (status_text(lang, status)) }
+            @if let Some(status) = &record.status { " · " (in_words(lang, status)) }
         }
         @match record.kind.as_str() {
             "price_calculation" => {
@@ -576,12 +583,12 @@ fn inputs(lang: Lang, p: &serde_json::Value) -> Markup {
     html! {
         dl.facts.panel {
             dt { (lang.t("record.service")) } dd { (p["service_code"].as_str().unwrap_or_default()) }
-            dt { (lang.t("record.pricing")) } dd { (p["pricing"].as_str().unwrap_or_default()) }
+            dt { (lang.t("record.pricing")) } dd { (in_words(lang, p["pricing"].as_str().unwrap_or_default())) }
             dt { (lang.t("record.unit_price")) } dd { (lang.kroner(p["unit_price_ore"].as_i64().unwrap_or_default())) }
             @if let Some(area) = number("area_m2") { dt { (lang.t("record.area")) } dd { (area) " m²" } }
             @if let Some(minutes) = number("minutes") { dt { (lang.t("record.minutes")) } dd { (minutes) } }
             @if let Some(cleaners) = number("cleaners") { dt { (lang.t("record.cleaners")) } dd { (cleaners) } }
-            dt { (lang.t("record.frequency")) } dd { (p["frequency"].as_str().unwrap_or_default()) }
+            dt { (lang.t("record.frequency")) } dd { (in_words(lang, p["frequency"].as_str().unwrap_or_default())) }
             @for extra in p["extras"].as_array().into_iter().flatten() {
                 dt { (lang.t("record.extra")) }
                 dd { (extra["name"].as_str().unwrap_or_default()) " · " (lang.kroner(extra["price_ore"].as_i64().unwrap_or_default())) }

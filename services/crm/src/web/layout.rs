@@ -31,8 +31,21 @@ pub fn csrf(session: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(session.csrf()); }
 }
 
+/// What a page's navigation needs of a signed-in user.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub admin: bool,
+    /// The session's form token, for the logout form.
+    pub csrf: String,
+}
+
 /// A whole page: `title` in the head and as its one `h1`, the navigation when signed in.
 pub fn shell(lang: Lang, session: Option<&Session>, title: &str, body: Markup) -> Markup {
+    page(lang, session.map(Session::signed_in).as_ref(), title, body)
+}
+
+/// [`shell`] for what is known of the user when only the navigation is needed (error pages).
+pub fn page(lang: Lang, signed_in: Option<&SignedIn>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(lang.code()) {
@@ -50,10 +63,10 @@ pub fn shell(lang: Lang, session: Option<&Session>, title: &str, body: Markup) -
                 a.skip href="#main" { (lang.t("nav.skip")) }
                 header.top {
                     a.brand href="/app" { (lang.t("app.name")) }
-                    @if let Some(session) = session {
+                    @if let Some(signed_in) = signed_in {
                         nav aria-label=(lang.t("nav.companies")) {
                             a href="/app" { (lang.t("nav.companies")) }
-                            @if session.principal.is_admin() {
+                            @if signed_in.admin {
                                 a href="/app/admin" { (lang.t("nav.admin")) }
                             }
                         }
@@ -63,7 +76,7 @@ pub fn shell(lang: Lang, session: Option<&Session>, title: &str, body: Markup) -
                             button type="submit" { (lang.t("nav.search")) }
                         }
                         form method="post" action="/app/logout" {
-                            (csrf(session))
+                            input type="hidden" name="csrf" value=(signed_in.csrf);
                             button type="submit" { (lang.t("nav.logout")) }
                         }
                     }
@@ -92,9 +105,11 @@ pub fn ok(markup: Markup) -> HttpResponse {
     respond(StatusCode::OK, markup)
 }
 
-/// The page of an error: what happened, in the user's language, and the way back.
+/// The page of an error: what happened, in the user's language, and the way back; with the
+/// navigation when the user is signed in.
 pub fn error_page(
     lang: Lang,
+    signed_in: Option<&SignedIn>,
     status: StatusCode,
     title: &str,
     detail: &str,
@@ -107,7 +122,7 @@ pub fn error_page(
         }
         p { a href="/app" { (lang.t("error.back")) } }
     };
-    respond(status, shell(lang, None, title, body))
+    respond(status, page(lang, signed_in, title, body))
 }
 
 /// Text as HTML with its line breaks kept.
