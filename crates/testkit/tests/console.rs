@@ -392,6 +392,15 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
     )
     .await;
     let deal_id = deal["id"].as_str().unwrap().to_owned();
+    expect(
+        &p.crm,
+        Method::POST,
+        &format!("/v1/companies/{OTHER_CVR}/deals"),
+        &admin,
+        Some(json!({"title": "Caféaftale", "value_ore": 1_200_000})),
+        201,
+    )
+    .await;
     p.timeline_has(
         &seller,
         &[
@@ -837,6 +846,40 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
     accessible(&browser, "pipeline board").await;
     browser.screenshot("pipeline").await.unwrap();
 
+    // The organization's board: every granted company's deals, and only theirs.
+    let all = browser.find("a[href='/app/pipeline']").await.unwrap();
+    browser.click(&all).await.unwrap();
+    browser
+        .wait_for(&format!("#deal-{deal_id}"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let text = browser.text().await.unwrap();
+    assert!(text.contains("Fjordbyg ApS"), "the deal's company: {text}");
+    assert!(
+        !text.contains("Caféaftale"),
+        "an ungranted company's deal: {text}"
+    );
+    let lost = browser
+        .find(&format!("#move-{deal_id} option[value=lost]"))
+        .await
+        .unwrap();
+    browser.click(&lost).await.unwrap();
+    let move_button = browser
+        .find(&format!("#deal-{deal_id} button"))
+        .await
+        .unwrap();
+    browser.click(&move_button).await.unwrap();
+    browser
+        .wait_for(
+            &format!("#stage-lost ~ #deal-{deal_id}"),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(browser.url().await.unwrap().ends_with("/app/pipeline"));
+    assert_eq!(deal_stage(&p, &seller, &deal_id).await, "lost");
+    accessible(&browser, "organization's board").await;
+
     // Logout: the back button shows nothing private, the old session is dead.
     sign_out(&browser).await;
     browser.back().await.unwrap();
@@ -1071,6 +1114,14 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
         .wait_for("#switch-q", Duration::from_secs(10))
         .await
         .unwrap();
+
+    // The administrator's board has every company's deals.
+    browser.goto(&p.crm.at("/app/pipeline")).await.unwrap();
+    let text = browser.text().await.unwrap();
+    assert!(
+        text.contains("Caféaftale") && text.contains("Ugentlig kontorrengøring"),
+        "{text}"
+    );
 
     // English on request: amounts and labels follow.
     browser.goto(&p.crm.at("/app/lang/en")).await.unwrap();

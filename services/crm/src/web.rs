@@ -504,6 +504,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/logout", web::post().to(auth::logout))
             .route("/lang/{code}", web::get().to(auth::language))
             .route("/search", web::get().to(search::search))
+            .route("/pipeline", web::get().to(work::organization_pipeline))
             .route("/admin", web::get().to(admin::page))
             .route("/admin/grants", web::post().to(admin::grant))
             .route("/admin/users", web::post().to(admin::create_user))

@@ -232,6 +232,43 @@ pub async fn list(
     query.load(conn).await
 }
 
+/// A deal on the organization's board, with its company and what the caller may do to it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct BoardDeal {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub cvr: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub company: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub title: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub stage: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub value_ore: i64,
+    /// The caller may move it (write access to its company).
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub writable: bool,
+}
+
+/// The deals of every company the caller may see (Row Level Security decides), most recently
+/// changed first.
+pub async fn board(conn: &mut AsyncPgConnection, limit: i64) -> Result<Vec<BoardDeal>, Error> {
+    diesel::sql_query(
+        "SELECT d.id, d.cvr, coalesce(c.name, d.cvr) AS company, d.title, d.stage, d.value_ore, \
+                (crm.tenant_role() = 'admin' OR g.level IN ('write', 'admin')) AS writable \
+           FROM deals d \
+           LEFT JOIN companies c ON c.org_id = d.org_id AND c.cvr = d.cvr \
+           LEFT JOIN access_grants g ON g.org_id = d.org_id AND g.cvr = d.cvr \
+                AND g.user_id = crm.tenant_user() \
+          ORDER BY d.updated_at DESC, d.id DESC LIMIT $1",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await
+}
+
 pub async fn delete(
     conn: &mut AsyncPgConnection,
     org_id: Uuid,

@@ -293,6 +293,16 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("pipeline.submit", "Flyt", "Move"),
     ("pipeline.value", "Værdi", "Value"),
     ("pipeline.empty", "Ingen handler.", "No deals."),
+    (
+        "pipeline.all",
+        "Alle virksomheders handler",
+        "Deals of all companies",
+    ),
+    (
+        "pipeline.recent",
+        "Viser de 500 senest ændrede handler.",
+        "Showing the 500 most recently changed deals.",
+    ),
     ("document.versions", "Versioner", "Versions"),
     ("conversation.messages", "Beskeder", "Messages"),
     ("conversation.channel", "Kanal", "Channel"),

@@ -66,6 +66,7 @@ pub fn page(lang: Lang, signed_in: Option<&SignedIn>, title: &str, body: Markup)
                     @if let Some(signed_in) = signed_in {
                         nav aria-label=(lang.t("nav.companies")) {
                             a href="/app" { (lang.t("nav.companies")) }
+                            a href="/app/pipeline" { (lang.t("pipeline.title")) }
                             @if signed_in.admin {
                                 a href="/app/admin" { (lang.t("nav.admin")) }
                             }

@@ -17,7 +17,7 @@ use crate::http::activities::{ActivityBody, TaskBody, add_task_checked, record_c
 use crate::http::deals::{DealChanges, update_checked};
 use crate::http::steps::set_status_checked;
 use crate::store::activities::{self, NewTask};
-use crate::store::deals::{self, Deal};
+use crate::store::deals;
 use crate::store::steps;
 
 /// The largest document the console forwards to vault.
@@ -276,36 +276,119 @@ pub async fn pipeline(
     .map_err(WebError::problem(lang))?;
     let can_write = level.allows(AccessLevel::Write);
     let base = format!("/app/companies/{cvr}");
+    let cards: Vec<Card> = deals
+        .iter()
+        .map(|d| Card {
+            id: d.id,
+            cvr: cvr.as_str(),
+            company: None,
+            title: &d.title,
+            stage: &d.stage,
+            value_ore: d.value_ore,
+            writable: can_write,
+        })
+        .collect();
     let body = html! {
-        p { a href=(base) { (name) } }
-        @if deals.is_empty() {
-            p { (lang.t("pipeline.empty")) }
-        }
-        div.board {
-            @for stage in &stages {
-                section aria-labelledby={ "stage-" (stage.key) } {
-                    h2 id={ "stage-" (stage.key) } { (stage.name) }
-                    @for deal in deals.iter().filter(|d| d.stage == stage.key) {
-                        (card(&session, &base, deal, &stages, can_write))
-                    }
-                }
-            }
-        }
+        p { a href=(base) { (name) } " · " a href="/app/pipeline" { (lang.t("pipeline.all")) } }
+        (board(&session, &stages, &cards, false))
     };
     let title = format!("{} — {name}", lang.t("pipeline.title"));
     Ok(ok(shell(lang, Some(&session), &title, body)))
 }
 
-fn card(session: &Session, base: &str, deal: &Deal, stages: &[Stage], can_write: bool) -> Markup {
+/// Deals on the organization's board at most; the most recently changed are shown.
+const BOARD_DEALS: i64 = 500;
+
+/// The deals of every company the user may see, a column per stage.
+pub async fn organization_pipeline(
+    session: Session,
+    pool: web::Data<Pool>,
+) -> Result<HttpResponse, WebError> {
+    let lang = session.lang;
+    let principal = session.principal.clone();
+    let (stages, deals) = in_context!(&pool, principal.context(), |conn| {
+        let stages = deals::stages(conn, principal.org_id).await?;
+        let deals = deals::board(conn, BOARD_DEALS + 1).await?;
+        Ok::<_, Problem>((stages, deals))
+    })
+    .map_err(WebError::problem(lang))?;
+    let more = deals.len() as i64 > BOARD_DEALS;
+    let cards: Vec<Card> = deals
+        .iter()
+        .take(BOARD_DEALS as usize)
+        .map(|d| Card {
+            id: d.id,
+            cvr: &d.cvr,
+            company: Some(&d.company),
+            title: &d.title,
+            stage: &d.stage,
+            value_ore: d.value_ore,
+            writable: d.writable,
+        })
+        .collect();
+    let body = html! {
+        @if more {
+            p.meta { (lang.t("pipeline.recent")) }
+        }
+        (board(&session, &stages, &cards, true))
+    };
+    Ok(ok(shell(
+        lang,
+        Some(&session),
+        lang.t("pipeline.title"),
+        body,
+    )))
+}
+
+/// A deal as a card on a board.
+struct Card<'a> {
+    id: Uuid,
+    cvr: &'a str,
+    /// Shown (linked) on the organization's board.
+    company: Option<&'a str>,
+    title: &'a str,
+    stage: &'a str,
+    value_ore: i64,
+    writable: bool,
+}
+
+/// A column per stage with its deals; `organization` sends moves back to the whole board.
+fn board(session: &Session, stages: &[Stage], cards: &[Card], organization: bool) -> Markup {
+    let lang = session.lang;
+    html! {
+        @if cards.is_empty() {
+            p { (lang.t("pipeline.empty")) }
+        }
+        div.board {
+            @for stage in stages {
+                section aria-labelledby={ "stage-" (stage.key) } {
+                    h2 id={ "stage-" (stage.key) } { (stage.name) }
+                    @for c in cards.iter().filter(|c| c.stage == stage.key) {
+                        (card(session, c, stages, organization))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn card(session: &Session, deal: &Card, stages: &[Stage], organization: bool) -> Markup {
     let lang = session.lang;
     let select_id = format!("move-{}", deal.id);
+    let base = format!("/app/companies/{}", deal.cvr);
     html! {
         article.card id={ "deal-" (deal.id) } {
             h3 { (deal.title) }
+            @if let Some(company) = deal.company {
+                p.meta { a href=(base) { (company) } }
+            }
             p.meta { (lang.t("pipeline.value")) ": " (lang.kroner(deal.value_ore)) }
-            @if can_write {
+            @if deal.writable {
                 form.inline method="post" action={ (base) "/deals/" (deal.id) "/stage" } {
                     (csrf(session))
+                    @if organization {
+                        input type="hidden" name="back" value="organization";
+                    }
                     label for=(select_id) { (lang.t("pipeline.move")) }
                     select id=(select_id) name="stage" {
                         @for s in stages {
@@ -324,6 +407,8 @@ fn card(session: &Session, base: &str, deal: &Deal, stages: &[Stage], can_write:
 pub struct MoveForm {
     csrf: String,
     stage: String,
+    /// `organization` when the move was made on the organization's board.
+    back: Option<String>,
 }
 
 /// Moves a deal to another stage of the pipeline (its event announces the move).
@@ -337,9 +422,13 @@ pub async fn move_deal(
     let lang = session.lang;
     let (cvr_text, id) = path.into_inner();
     let cvr = company_cvr(session.lang, &cvr_text)?;
-    let changes = DealChanges::to_stage(form.into_inner().stage);
+    let form = form.into_inner();
+    let changes = DealChanges::to_stage(form.stage);
     update_checked(&pool, &session.principal, cvr.as_str(), id, changes)
         .await
         .map_err(WebError::problem(lang))?;
+    if form.back.as_deref() == Some("organization") {
+        return Ok(see_other("/app/pipeline"));
+    }
     Ok(see_other(&format!("/app/companies/{cvr}/pipeline")))
 }
