@@ -248,6 +248,18 @@ impl Browser {
             .await
     }
 
+    /// Presses Tab on whatever has the keyboard focus, as a user at the keyboard does.
+    pub async fn tab(&self) -> anyhow::Result<()> {
+        const TAB: &str = "\u{E004}";
+        self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": TAB}, {"type": "keyUp", "value": TAB}]}]}),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Saves a PNG of the viewport as `target/screenshots/<name>.png`; returns the path.
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
         let png = self.get("/screenshot").await?;

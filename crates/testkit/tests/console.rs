@@ -4,7 +4,8 @@
 //! crm moves a deal. Tenancy holds in the browser too: a read-only user sees no edit controls
 //! and cannot post, a user without the grant gets "not found", a forged form is refused, and
 //! after logout the back button shows nothing private. Each main page is saved as a screenshot
-//! under target/screenshots/ and checked for basic accessibility.
+//! under target/screenshots/ and checked for basic accessibility, including a walk through it
+//! with the Tab key.
 
 #![allow(clippy::unwrap_used)]
 
@@ -253,6 +254,52 @@ async fn sign_out(browser: &Browser) {
 async fn accessible(browser: &Browser, page: &str) {
     let problems = browser.execute(A11Y).await.unwrap();
     assert_eq!(problems, json!([]), "accessibility of {page}");
+    keyboard_reaches_every_control(browser, page).await;
+}
+
+/// Walks the page with the Tab key from the top: every visible link, button and form control
+/// gets the focus, in document order.
+async fn keyboard_reaches_every_control(browser: &Browser, page: &str) {
+    let controls = browser
+        .execute(
+            "const all = [...document.querySelectorAll('a[href], button, input, select, textarea')] \
+               .filter(e => e.type !== 'hidden' && e.getClientRects().length > 0); \
+             all.forEach((e, i) => e.dataset.kb = i); \
+             document.activeElement && document.activeElement.blur(); \
+             window.scrollTo(0, 0); \
+             return all.length;",
+        )
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap();
+    // A date field takes a Tab per part (day, month, year): a control may hold the focus for
+    // a few presses in a row, but the next control must follow it.
+    let mut reached: Vec<Option<u64>> = Vec::new();
+    for _ in 0..controls * 4 {
+        if reached.len() as u64 == controls {
+            break;
+        }
+        browser.tab().await.unwrap();
+        let at = browser
+            .execute("return document.activeElement.dataset.kb ?? null;")
+            .await
+            .unwrap();
+        let at = at.as_str().and_then(|i| i.parse::<u64>().ok());
+        if reached.last() != Some(&at) {
+            reached.push(at);
+        }
+    }
+    if let Some(at) = (0..controls).find(|&i| reached.get(i as usize) != Some(&Some(i))) {
+        let stuck = browser
+            .execute(&format!(
+                "const e = document.querySelector('[data-kb=\"{}\"]'); return e ? e.outerHTML : '';",
+                at.saturating_sub(1)
+            ))
+            .await
+            .unwrap();
+        panic!("the Tab key on the {page} goes {reached:?}; after {stuck} comes no control {at}");
+    }
 }
 
 /// A form post from inside the page with a token of our choosing; the answer's status.
