@@ -408,6 +408,8 @@ with_isolated_infra() {
   export TEKUP_TEST_PG_URL
   TEKUP_TEST_PG_URL=$(admin_url "$state" "$pg_port")
   export TEKUP_TEST_KAFKA_BROKERS=127.0.0.1:$kafka_port
+  # A test that takes its broker away starts its own (tekup_testkit::broker).
+  export TEKUP_TEST_TANSU=$TANSU
   export TEKUP_TEST_PG_BIN=$PG_BIN
   export TEKUP_TEST_MODEL_DIR=$MODEL_DIR
   install_fuzz_tools

@@ -471,47 +471,72 @@ impl std::ops::Deref for Closing {
 impl Drop for Closing {
     fn drop(&mut self) {
         if let Some(consumer) = self.0.take() {
-            let closing = std::thread::Builder::new()
-                .name("kafka-close".into())
-                .spawn(move || drop(consumer));
-            if let Err(err) = closing {
-                tracing::warn!(error = %err, "cannot close the consumer on its own thread");
-            }
+            close_elsewhere(consumer);
         }
     }
 }
 
+/// Lets go of a reference to the consumer; should it be the last, the consumer is closed on a
+/// thread of its own (see [`Closing`]). Whoever else holds a reference — a lag sweep on the
+/// blocking pool, which the runtime waits for at shutdown — must let go through this too.
+fn close_elsewhere(consumer: Arc<StreamConsumer>) {
+    let closing = std::thread::Builder::new()
+        .name("kafka-close".into())
+        .spawn(move || drop(consumer));
+    if let Err(err) = closing {
+        tracing::warn!(error = %err, "cannot close the consumer on its own thread");
+    }
+}
+
 /// Exposes `consumer_lag` (messages behind the high watermark) per assigned partition.
+///
+/// The sweep has two seconds in all and ends at the first partition the broker does not
+/// answer for: a consumer of every topic holds a hundred partitions, and a blocking task that
+/// waited on each of them in turn while the broker is away would hold up a graceful stop for
+/// minutes (the runtime waits for its blocking tasks).
 fn record_lag(consumer: Arc<StreamConsumer>, group: String) {
     tokio::task::spawn_blocking(move || {
-        let Ok(assignment) = consumer.assignment() else {
-            return;
-        };
-        let Ok(positions) = consumer.position() else {
-            return;
-        };
-        for element in assignment.elements() {
-            let Ok((_, high)) = consumer.fetch_watermarks(
-                element.topic(),
-                element.partition(),
-                Duration::from_secs(2),
-            ) else {
-                continue;
-            };
-            let position = positions
-                .find_partition(element.topic(), element.partition())
-                .and_then(|p| p.offset().to_raw())
-                .filter(|o| *o >= 0)
-                .unwrap_or(0);
-            #[allow(clippy::cast_precision_loss)]
-            let lag = (high - position).max(0) as f64;
-            metrics::gauge!(
-                "consumer_lag",
-                "consumer" => group.clone(),
-                "topic" => element.topic().to_owned(),
-                "partition" => element.partition().to_string()
-            )
-            .set(lag);
+        sweep_lag(&consumer, &group);
+        // The consumer may have stopped meanwhile, leaving this the last reference.
+        if let Some(last) = Arc::into_inner(consumer) {
+            close_elsewhere(Arc::new(last));
         }
     });
+}
+
+fn sweep_lag(consumer: &StreamConsumer, group: &str) {
+    let Ok(assignment) = consumer.assignment() else {
+        return;
+    };
+    let Ok(positions) = consumer.position() else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    for element in assignment.elements() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let Ok((_, high)) = consumer.fetch_watermarks(
+            element.topic(),
+            element.partition(),
+            left.min(Duration::from_millis(500)),
+        ) else {
+            return;
+        };
+        let position = positions
+            .find_partition(element.topic(), element.partition())
+            .and_then(|p| p.offset().to_raw())
+            .filter(|o| *o >= 0)
+            .unwrap_or(0);
+        #[allow(clippy::cast_precision_loss)]
+        let lag = (high - position).max(0) as f64;
+        metrics::gauge!(
+            "consumer_lag",
+            "consumer" => group.to_owned(),
+            "topic" => element.topic().to_owned(),
+            "partition" => element.partition().to_string()
+        )
+        .set(lag);
+    }
 }

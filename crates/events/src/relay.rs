@@ -132,6 +132,13 @@ impl Relay {
     /// Relays until `shutdown` turns true. Database or broker failures are logged and retried
     /// with backoff; they never end the relay.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        // The lag is measured on its own clock: while the broker is away a batch waits for its
+        // deliveries (up to `message_timeout_ms`), and that is when the lag must be seen to grow.
+        tokio::spawn(report_lag(
+            self.pool.clone(),
+            self.service,
+            shutdown.clone(),
+        ));
         let mut backoff = Duration::from_millis(200);
         loop {
             if *shutdown.borrow() {
@@ -175,7 +182,6 @@ impl Relay {
                 self.housekeeping().await?;
                 last_housekeeping = Instant::now();
             }
-            self.record_lag().await?;
             tokio::select! {
                 notification = notifications.next() => match notification {
                     Some(Ok(_)) => {}
@@ -299,19 +305,33 @@ impl Relay {
         }
         Ok(())
     }
+}
 
-    /// Exposes the age of the oldest unpublished event as `outbox_lag_seconds`.
-    async fn record_lag(&self) -> Result<(), RelayError> {
-        let mut conn = self.pool.get().await.map_err(tekup_db::DbError::from)?;
-        let oldest: Option<DateTime<Utc>> = outbox::table
-            .filter(outbox::published_at.is_null())
-            .select(diesel::dsl::min(outbox::created_at))
-            .first(&mut conn)
-            .await?;
-        let lag = oldest.map_or(0.0, |t| (Utc::now() - t).as_seconds_f64().max(0.0));
-        metrics::gauge!("outbox_lag_seconds").set(lag);
-        Ok(())
+/// Every second until shutdown, the age of the oldest unpublished event as
+/// `outbox_lag_seconds{outbox=<service>}` (labelled, so services sharing a process, as in tests,
+/// keep their own). A failed measurement leaves the last value and is tried again.
+async fn report_lag(pool: Pool, service: Service, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match oldest_unpublished(&pool).await {
+            Ok(oldest) => {
+                let lag = oldest.map_or(0.0, |t| (Utc::now() - t).as_seconds_f64().max(0.0));
+                metrics::gauge!("outbox_lag_seconds", "outbox" => service.name()).set(lag);
+            }
+            Err(err) => tracing::debug!(error = %err, "outbox lag not measured"),
+        }
+        if sleep_or_shutdown(Duration::from_secs(1), &mut shutdown).await {
+            return;
+        }
     }
+}
+
+async fn oldest_unpublished(pool: &Pool) -> Result<Option<DateTime<Utc>>, RelayError> {
+    let mut conn = pool.get().await.map_err(tekup_db::DbError::from)?;
+    Ok(outbox::table
+        .filter(outbox::published_at.is_null())
+        .select(diesel::dsl::min(outbox::created_at))
+        .first(&mut conn)
+        .await?)
 }
 
 #[derive(QueryableByName)]

@@ -211,6 +211,7 @@ pub struct TestApp {
     handle: Option<actix_web_handle::Handle>,
 }
 
+pub mod broker;
 pub mod browser;
 pub mod fake_billy;
 pub mod fake_openai;
