@@ -132,13 +132,6 @@ impl Relay {
     /// Relays until `shutdown` turns true. Database or broker failures are logged and retried
     /// with backoff; they never end the relay.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        // The lag is measured on its own clock: while the broker is away a batch waits for its
-        // deliveries (up to `message_timeout_ms`), and that is when the lag must be seen to grow.
-        tokio::spawn(report_lag(
-            self.pool.clone(),
-            self.service,
-            shutdown.clone(),
-        ));
         let mut backoff = Duration::from_millis(200);
         loop {
             if *shutdown.borrow() {
@@ -310,7 +303,12 @@ impl Relay {
 /// Every second until shutdown, the age of the oldest unpublished event as
 /// `outbox_lag_seconds{outbox=<service>}` (labelled, so services sharing a process, as in tests,
 /// keep their own). A failed measurement leaves the last value and is tried again.
-async fn report_lag(pool: Pool, service: Service, mut shutdown: watch::Receiver<bool>) {
+///
+/// It runs on a clock of its own, from start-up: while the broker is away the relay cannot
+/// create its topics, and a batch waits for its deliveries (up to `message_timeout_ms`) —
+/// that is when the lag must be seen to grow. Every instance reports it (not only the relay's
+/// leader): it is one fact about the schema, not to be summed across instances.
+pub async fn report_lag(pool: Pool, service: Service, mut shutdown: watch::Receiver<bool>) {
     loop {
         match oldest_unpublished(&pool).await {
             Ok(oldest) => {

@@ -46,6 +46,13 @@ impl Background {
                 producer.clone(),
                 events.clone(),
             );
+            background
+                .tasks
+                .push(tokio::spawn(tekup_events::relay::report_lag(
+                    pool.clone(),
+                    service,
+                    stopped.clone(),
+                )));
             let topics = S::topics();
             let config = events.clone();
             let mut stopped = stopped.clone();

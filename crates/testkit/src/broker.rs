@@ -23,12 +23,24 @@ impl Broker {
     pub async fn start() -> anyhow::Result<Self> {
         let tansu = std::env::var("TEKUP_TEST_TANSU")
             .context("TEKUP_TEST_TANSU: run the tests with `make test`")?;
+        // A free port can be taken between finding it and tansu binding it: try another.
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::start_on_a_free_port(&tansu).await {
+                Ok(broker) => return Ok(broker),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("the test's broker did not start")))
+    }
+
+    async fn start_on_a_free_port(tansu: &str) -> anyhow::Result<Self> {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
             .port();
         let listener = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let gate = Gate::start(listener).await?;
-        let process = Command::new(tansu)
+        let mut process = Command::new(tansu)
             .args([
                 "broker",
                 "--listener-url",
@@ -45,10 +57,12 @@ impl Broker {
             .context("starting tansu")?;
         let started = Instant::now();
         while tokio::net::TcpStream::connect(listener).await.is_err() {
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(10),
-                "the test's broker did not listen on {listener}"
-            );
+            let exited = process.try_wait()?.is_some();
+            if exited || started.elapsed() > Duration::from_secs(10) {
+                let _ = process.kill();
+                let _ = process.wait();
+                anyhow::bail!("the test's broker did not listen on {listener}");
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(Self {

@@ -20,6 +20,12 @@ const CVR: &str = "13585628";
 
 /// crm's `outbox_lag_seconds`: the age of its oldest unpublished event.
 async fn outbox_lag(client: &reqwest::Client, crm: &TestApp) -> f64 {
+    lag_reported(client, crm)
+        .await
+        .unwrap_or_else(|| panic!("crm's /metrics has no outbox_lag_seconds{{outbox=\"crm\"}}"))
+}
+
+async fn lag_reported(client: &reqwest::Client, crm: &TestApp) -> Option<f64> {
     let text = client
         .get(crm.at("/metrics"))
         .send()
@@ -31,7 +37,6 @@ async fn outbox_lag(client: &reqwest::Client, crm: &TestApp) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix("outbox_lag_seconds{outbox=\"crm\"} "))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -138,7 +143,7 @@ async fn writes_go_on_while_the_broker_is_away_and_every_event_arrives_once_in_o
     // grew while it lasted.
     assert!(refused.is_empty(), "writes refused: {refused:?}");
     assert!(
-        slowest < Duration::from_secs(2),
+        slowest < Duration::from_secs(5),
         "the slowest write took {slowest:?}"
     );
     assert!(

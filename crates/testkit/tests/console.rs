@@ -583,6 +583,8 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
         "Ja – ingen markedsføring"
     );
     // What renos did for the company: the calculation, the quote, the visit, the invoice.
+    let timeline = browser.find("#timeline").await.unwrap();
+    let text = browser.text_of(&timeline).await.unwrap();
     for shown in [
         "Prisberegning for office",
         "Tilbud",
@@ -1060,10 +1062,13 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
         .await
         .unwrap();
     browser.click(&create).await.unwrap();
-    browser
-        .wait_for("#grants", Duration::from_secs(10))
-        .await
-        .unwrap();
+    wait_until("the new user listed", Duration::from_secs(10), async || {
+        browser
+            .text()
+            .await
+            .is_ok_and(|t| t.contains("lise@rendetalje.dk"))
+    })
+    .await;
     let users = browser.find("#users-h + table").await.unwrap();
     let text = browser.text_of(&users).await.unwrap();
     let row = text

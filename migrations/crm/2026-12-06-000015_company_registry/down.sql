@@ -1,1 +1,2 @@
-ALTER TABLE crm.companies DROP COLUMN registry_status, DROP COLUMN advertising_protected;
+ALTER TABLE crm.companies DROP COLUMN registry_status, DROP COLUMN advertising_protected,
+    DROP COLUMN registry_updated_at;

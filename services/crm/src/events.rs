@@ -35,8 +35,8 @@ pub async fn publish<M: Message + Name>(
     .await
 }
 
-/// A company registered in shared gets its CRM record, and the registry's facts (name, status,
-/// advertising protection) follow shared's changes.
+/// A company registered in shared gets its CRM record, and the registry's facts (status,
+/// advertising protection) follow shared's changes; the record's name is crm's own.
 pub fn companies() -> Subscription {
     Subscription {
         name: "companies".into(),
@@ -54,54 +54,54 @@ impl Handler for Companies {
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
-            // Registered or changed: either carries all the registry's facts.
-            let facts = match (
-                event.decoded::<CompanyRegistered>()?,
-                event.decoded::<CompanyChanged>()?,
-            ) {
-                (Some(r), _) => (
-                    r.org_id,
-                    r.cvr,
-                    r.name,
-                    r.status,
-                    r.advertising_protected,
-                    false,
-                ),
-                (_, Some(c)) => (
-                    c.org_id,
-                    c.cvr,
-                    c.name,
-                    c.status,
-                    c.advertising_protected,
-                    true,
-                ),
-                _ => return Ok(()),
+            use diesel::sql_types::{Bool, Text, Timestamptz, Uuid as SqlUuid};
+            let at = event.occurred_at().unwrap_or_else(chrono::Utc::now);
+            let active = |status: &str| {
+                if status == "inactive" {
+                    "inactive"
+                } else {
+                    "active"
+                }
             };
-            // A registration keeps the name crm already has; a change in the registry renames.
-            let (org_id, cvr, name, status, protected, rename) = facts;
-            let org_id = HandleError::uuid("org_id", &org_id)?;
-            let status = if status == "inactive" {
-                "inactive"
-            } else {
-                "active"
-            };
-            diesel::sql_query(
-                "INSERT INTO companies (id, org_id, cvr, name, registry_status, advertising_protected) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (org_id, cvr) DO UPDATE SET \
-                   name = CASE WHEN $7 THEN EXCLUDED.name ELSE companies.name END, \
-                   registry_status = EXCLUDED.registry_status, \
-                   advertising_protected = EXCLUDED.advertising_protected, updated_at = now()",
-            )
-            .bind::<diesel::sql_types::Uuid, _>(Uuid::now_v7())
-            .bind::<diesel::sql_types::Uuid, _>(org_id)
-            .bind::<diesel::sql_types::Text, _>(&cvr)
-            .bind::<diesel::sql_types::Text, _>(&name)
-            .bind::<diesel::sql_types::Text, _>(status)
-            .bind::<diesel::sql_types::Bool, _>(protected)
-            .bind::<diesel::sql_types::Bool, _>(rename)
-            .execute(conn)
-            .await?;
+            if let Some(r) = event.decoded::<CompanyRegistered>()? {
+                // A new record takes the registry's name; one crm already has keeps its own,
+                // and takes the facts unless newer ones arrived first.
+                diesel::sql_query(
+                    "INSERT INTO companies (id, org_id, cvr, name, registry_status, \
+                       advertising_protected, registry_updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (org_id, cvr) DO UPDATE SET \
+                       registry_status = EXCLUDED.registry_status, \
+                       advertising_protected = EXCLUDED.advertising_protected, \
+                       registry_updated_at = EXCLUDED.registry_updated_at, updated_at = now() \
+                     WHERE companies.registry_updated_at IS NULL \
+                        OR companies.registry_updated_at <= EXCLUDED.registry_updated_at",
+                )
+                .bind::<SqlUuid, _>(Uuid::now_v7())
+                .bind::<SqlUuid, _>(HandleError::uuid("org_id", &r.org_id)?)
+                .bind::<Text, _>(&r.cvr)
+                .bind::<Text, _>(&r.name)
+                .bind::<Text, _>(active(&r.status))
+                .bind::<Bool, _>(r.advertising_protected)
+                .bind::<Timestamptz, _>(at)
+                .execute(conn)
+                .await?;
+            } else if let Some(c) = event.decoded::<CompanyChanged>()? {
+                // The facts of a record crm keeps; its name is crm's own (PUT /v1/companies).
+                diesel::sql_query(
+                    "UPDATE companies SET registry_status = $3, advertising_protected = $4, \
+                       registry_updated_at = $5, updated_at = now() \
+                     WHERE org_id = $1 AND cvr = $2 \
+                       AND (registry_updated_at IS NULL OR registry_updated_at <= $5)",
+                )
+                .bind::<SqlUuid, _>(HandleError::uuid("org_id", &c.org_id)?)
+                .bind::<Text, _>(&c.cvr)
+                .bind::<Text, _>(active(&c.status))
+                .bind::<Bool, _>(c.advertising_protected)
+                .bind::<Timestamptz, _>(at)
+                .execute(conn)
+                .await?;
+            }
             Ok(())
         })
     }

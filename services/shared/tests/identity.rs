@@ -472,8 +472,14 @@ async fn an_administrator_keeps_a_company_s_registry_facts_and_each_change_is_an
         );
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
     }
-    let (status, _) = patch(analyst.clone(), json!({"status": "inactive"})).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "only administrators");
+    for body in [json!({"status": "inactive"}), json!({"status": "closed"})] {
+        let (status, _) = patch(analyst.clone(), body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "only administrators, whatever the body: {body}"
+        );
+    }
     let (status, _) = shared
         .send_json(
             reqwest::Method::PATCH,

@@ -204,6 +204,7 @@ pub async fn update(
     cvr: web::Path<String>,
     body: web::Json<CompanyChanges>,
 ) -> Result<HttpResponse, Problem> {
+    principal.require_admin()?;
     let cvr = parse_cvr(&cvr)?;
     let body = body.into_inner();
     let mut errors = Vec::new();
@@ -222,7 +223,6 @@ pub async fn update(
         ));
     }
     check(errors)?;
-    principal.require_admin()?;
     let org_id = principal.org_id;
     let changes = companies::Changes {
         name,
