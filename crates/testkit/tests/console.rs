@@ -239,6 +239,22 @@ async fn sign_in(browser: &Browser, crm: &TestApp, email: &str, password: &str) 
     browser.click(&submit).await.unwrap();
 }
 
+/// Fills in and sends the administrator's new-user form (Lise Holm, an analyst).
+async fn create_user(browser: &Browser, email: &str) {
+    browser.fill("#user-email", email).await.unwrap();
+    browser.fill("#user-first", "Lise").await.unwrap();
+    browser.fill("#user-last", "Holm").await.unwrap();
+    browser
+        .fill("#user-password", "en-lang-adgangskode")
+        .await
+        .unwrap();
+    let create = browser
+        .find("form[action='/app/admin/users'] button")
+        .await
+        .unwrap();
+    browser.click(&create).await.unwrap();
+}
+
 async fn sign_out(browser: &Browser) {
     let button = browser
         .find("header form[action='/app/logout'] button")
@@ -1047,21 +1063,7 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
     browser.screenshot("admin-grants").await.unwrap();
 
     // A new user, created with the form, signs in; deactivated with a button, they cannot.
-    browser
-        .fill("#user-email", "lise@rendetalje.dk")
-        .await
-        .unwrap();
-    browser.fill("#user-first", "Lise").await.unwrap();
-    browser.fill("#user-last", "Holm").await.unwrap();
-    browser
-        .fill("#user-password", "en-lang-adgangskode")
-        .await
-        .unwrap();
-    let create = browser
-        .find("form[action='/app/admin/users'] button")
-        .await
-        .unwrap();
-    browser.click(&create).await.unwrap();
+    create_user(&browser, "lise@rendetalje.dk").await;
     wait_until("the new user listed", Duration::from_secs(10), async || {
         browser
             .text()
@@ -1080,21 +1082,7 @@ async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
         "{row}"
     );
     // The same e-mail again: refused with the reason, the navigation still there.
-    browser
-        .fill("#user-email", "lise@rendetalje.dk")
-        .await
-        .unwrap();
-    browser.fill("#user-first", "Lise").await.unwrap();
-    browser.fill("#user-last", "Holm").await.unwrap();
-    browser
-        .fill("#user-password", "en-lang-adgangskode")
-        .await
-        .unwrap();
-    let create = browser
-        .find("form[action='/app/admin/users'] button")
-        .await
-        .unwrap();
-    browser.click(&create).await.unwrap();
+    create_user(&browser, "lise@rendetalje.dk").await;
     let alert = browser
         .wait_for("main p.error", Duration::from_secs(10))
         .await

@@ -25,30 +25,47 @@ use uuid::Uuid;
 
 use crate::store::{documents, sync};
 
+/// Writes an event about `document` to the outbox, on `tekup.vault.<aggregate>`, keyed by the
+/// document.
+async fn about<M: tekup_proto::Message + tekup_proto::Name>(
+    conn: &mut AsyncPgConnection,
+    aggregate: &str,
+    document: &documents::Document,
+    payload: &M,
+) -> diesel::QueryResult<Uuid> {
+    outbox::publish(
+        conn,
+        Outgoing {
+            topic: &topic("vault", aggregate),
+            org_id: Some(document.org_id),
+            cvr: Some(&document.cvr),
+            subject: &document.id.to_string(),
+            payload,
+        },
+    )
+    .await
+}
+
 /// Announces that a document's current version is searchable.
 pub async fn publish_indexed(
     conn: &mut AsyncPgConnection,
     document: &documents::Document,
     chunks: i32,
 ) -> diesel::QueryResult<Uuid> {
-    outbox::publish(
+    about(
         conn,
-        Outgoing {
-            topic: &topic("vault", "document"),
-            org_id: Some(document.org_id),
-            cvr: Some(&document.cvr),
-            subject: &document.id.to_string(),
-            payload: &DocumentIndexed {
-                document_id: document.id.to_string(),
-                org_id: document.org_id.to_string(),
-                cvr: document.cvr.clone(),
-                version: document.version,
-                chunks,
-                kind: document.kind.clone(),
-                name: document.name.clone(),
-                content_type: document.content_type.clone(),
-                occurred_at: document.occurred_at.to_rfc3339(),
-            },
+        "document",
+        document,
+        &DocumentIndexed {
+            document_id: document.id.to_string(),
+            org_id: document.org_id.to_string(),
+            cvr: document.cvr.clone(),
+            version: document.version,
+            chunks,
+            kind: document.kind.clone(),
+            name: document.name.clone(),
+            content_type: document.content_type.clone(),
+            occurred_at: document.occurred_at.to_rfc3339(),
         },
     )
     .await
@@ -59,18 +76,14 @@ pub async fn publish_deleted(
     conn: &mut AsyncPgConnection,
     document: &documents::Document,
 ) -> diesel::QueryResult<Uuid> {
-    outbox::publish(
+    about(
         conn,
-        Outgoing {
-            topic: &topic("vault", "document"),
-            org_id: Some(document.org_id),
-            cvr: Some(&document.cvr),
-            subject: &document.id.to_string(),
-            payload: &DocumentDeleted {
-                document_id: document.id.to_string(),
-                org_id: document.org_id.to_string(),
-                cvr: document.cvr.clone(),
-            },
+        "document",
+        document,
+        &DocumentDeleted {
+            document_id: document.id.to_string(),
+            org_id: document.org_id.to_string(),
+            cvr: document.cvr.clone(),
         },
     )
     .await
@@ -82,31 +95,27 @@ pub async fn publish_similar(
     document: &documents::Document,
     similar: &[(documents::Document, f64)],
 ) -> diesel::QueryResult<Uuid> {
-    outbox::publish(
+    about(
         conn,
-        Outgoing {
-            topic: &topic("vault", "similarity"),
-            org_id: Some(document.org_id),
-            cvr: Some(&document.cvr),
-            subject: &document.id.to_string(),
-            payload: &SimilarItemsFound {
-                document_id: document.id.to_string(),
-                org_id: document.org_id.to_string(),
-                cvr: document.cvr.clone(),
-                kind: document.kind.clone(),
-                name: document.name.clone(),
-                occurred_at: document.occurred_at.to_rfc3339(),
-                similar: similar
-                    .iter()
-                    .map(|(d, score)| SimilarItem {
-                        document_id: d.id.to_string(),
-                        kind: d.kind.clone(),
-                        name: d.name.clone(),
-                        score: *score,
-                        occurred_at: d.occurred_at.to_rfc3339(),
-                    })
-                    .collect(),
-            },
+        "similarity",
+        document,
+        &SimilarItemsFound {
+            document_id: document.id.to_string(),
+            org_id: document.org_id.to_string(),
+            cvr: document.cvr.clone(),
+            kind: document.kind.clone(),
+            name: document.name.clone(),
+            occurred_at: document.occurred_at.to_rfc3339(),
+            similar: similar
+                .iter()
+                .map(|(d, score)| SimilarItem {
+                    document_id: d.id.to_string(),
+                    kind: d.kind.clone(),
+                    name: d.name.clone(),
+                    score: *score,
+                    occurred_at: d.occurred_at.to_rfc3339(),
+                })
+                .collect(),
         },
     )
     .await
