@@ -10,10 +10,26 @@
 //! The settings are `set_config(..., true)`: local to the transaction, gone at commit or
 //! rollback, so they can never leak to the next request on a pooled connection.
 
-use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use tekup_types::Role;
 use uuid::Uuid;
+
+/// The two statements every request runs, as query-builder expressions rather than SQL text:
+/// diesel keeps a prepared statement for each on the connection (it never does for
+/// `sql_query`), so PostgreSQL parses and plans them once per connection, not per request.
+mod sql {
+    use diesel::sql_types::{Bool, Text, Uuid};
+
+    diesel::define_sql_function! {
+        /// PostgreSQL's `set_config(setting, value, is_local)`.
+        fn set_config(setting: Text, value: Text, is_local: Bool) -> Text;
+    }
+
+    diesel::define_sql_function! {
+        /// The schema's `can_access(org, cvr, level)` (found on the role's search path).
+        fn can_access(org: Uuid, cvr: Text, level: Text) -> Bool;
+    }
+}
 
 /// On whose behalf a transaction runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,14 +65,12 @@ pub async fn enter(
         ),
         Context::System => (String::new(), String::new(), "", "on"),
     };
-    diesel::sql_query(
-        "SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true), \
-         set_config('app.role', $3, true), set_config('app.system', $4, true)",
-    )
-    .bind::<Text, _>(org)
-    .bind::<Text, _>(user)
-    .bind::<Text, _>(role)
-    .bind::<Text, _>(system)
+    diesel::select((
+        sql::set_config("app.org_id", org, true),
+        sql::set_config("app.user_id", user, true),
+        sql::set_config("app.role", role, true),
+        sql::set_config("app.system", system, true),
+    ))
     .execute(conn)
     .await?;
     Ok(())
@@ -69,25 +83,15 @@ pub async fn access_level(
     org_id: Uuid,
     cvr: &str,
 ) -> Result<Option<tekup_types::AccessLevel>, diesel::result::Error> {
-    #[derive(diesel::QueryableByName)]
-    struct Levels {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        read: bool,
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        write: bool,
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        admin: bool,
-    }
-    let levels: Levels = diesel::sql_query(
-        "SELECT can_access($1, $2, 'read') AS read, can_access($1, $2, 'write') AS write, \
-         can_access($1, $2, 'admin') AS admin",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(org_id)
-    .bind::<Text, _>(cvr)
+    let levels: (bool, bool, bool) = diesel::select((
+        sql::can_access(org_id, cvr, "read"),
+        sql::can_access(org_id, cvr, "write"),
+        sql::can_access(org_id, cvr, "admin"),
+    ))
     .get_result(conn)
     .await?;
     use tekup_types::AccessLevel::{Admin, Read, Write};
-    Ok(match (levels.read, levels.write, levels.admin) {
+    Ok(match levels {
         (_, _, true) => Some(Admin),
         (_, true, _) => Some(Write),
         (true, _, _) => Some(Read),
