@@ -720,6 +720,62 @@ async fn one_pooled_connection_serving_two_tenants_in_turn_never_mixes_them() {
     }
 }
 
+/// The tenant settings are transaction-local: once the transaction ends, the connection (which
+/// the pool hands to the next request) holds none of them. Any one of them set for the session
+/// fails this, even where every later transaction would set it again.
+#[tokio::test]
+async fn tenant_settings_end_with_their_transaction() {
+    use diesel::sql_types::{Nullable, Text};
+    use tekup_db::tenancy::{Context, enter};
+    #[derive(QueryableByName, Debug)]
+    struct Settings {
+        #[diesel(sql_type = Nullable<Text>)]
+        org_id: Option<String>,
+        #[diesel(sql_type = Nullable<Text>)]
+        user_id: Option<String>,
+        #[diesel(sql_type = Nullable<Text>)]
+        role: Option<String>,
+        #[diesel(sql_type = Nullable<Text>)]
+        system: Option<String>,
+    }
+    let db = TestDb::new().await.unwrap();
+    let pool = db.pool(Service::Shared).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    for context in [
+        Context::Tenant {
+            org_id: Uuid::now_v7(),
+            user_id: Uuid::now_v7(),
+            role: tekup_types::Role::Admin,
+        },
+        Context::System,
+    ] {
+        diesel_async::AsyncConnection::transaction::<_, diesel::result::Error, _>(
+            &mut *conn,
+            async |conn| enter(conn, &context).await,
+        )
+        .await
+        .unwrap();
+        let after: Settings = diesel::sql_query(
+            "SELECT current_setting('app.org_id', true) AS org_id, \
+                    current_setting('app.user_id', true) AS user_id, \
+                    current_setting('app.role', true) AS role, \
+                    current_setting('app.system', true) AS system",
+        )
+        .get_result(&mut *conn)
+        .await
+        .unwrap();
+        let left: Vec<String> = [after.org_id, after.user_id, after.role, after.system]
+            .into_iter()
+            .flatten()
+            .filter(|v| !v.is_empty())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{context:?} left {left:?} on the connection"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_grant_reaches_another_services_projection_and_a_revoke_removes_it() {
     let db = Arc::new(TestDb::new().await.unwrap());
