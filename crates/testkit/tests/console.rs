@@ -92,6 +92,11 @@ async fn start() -> Platform {
 }
 
 impl Platform {
+    /// A user of `org` with `role`: their id and access token.
+    async fn user(&self, org: &str, email: &str, role: &str) -> (Uuid, String) {
+        self.identity.user(org, email, role).await.unwrap()
+    }
+
     async fn register(&self, admin: &str, cvr: &str, name: &str) {
         expect(
             &self.identity.shared,
@@ -354,31 +359,11 @@ async fn deal_stage(p: &Platform, token: &str, id: &str) -> String {
 async fn a_salesperson_works_a_company_in_the_console_and_tenancy_holds() {
     let p = start().await;
     let org = p.identity.org("Rendetalje ApS").await.unwrap();
-    let (_, admin) = p
-        .identity
-        .user(&org, "admin@rendetalje.dk", "admin")
-        .await
-        .unwrap();
-    let (seller_id, seller) = p
-        .identity
-        .user(&org, "mette@rendetalje.dk", "analyst")
-        .await
-        .unwrap();
-    let (viewer_id, _) = p
-        .identity
-        .user(&org, "jonas@rendetalje.dk", "viewer")
-        .await
-        .unwrap();
-    let (outsider_id, _) = p
-        .identity
-        .user(&org, "karin@rendetalje.dk", "analyst")
-        .await
-        .unwrap();
-    let (leaver_id, _) = p
-        .identity
-        .user(&org, "ole@rendetalje.dk", "analyst")
-        .await
-        .unwrap();
+    let (_, admin) = p.user(&org, "admin@rendetalje.dk", "admin").await;
+    let (seller_id, seller) = p.user(&org, "mette@rendetalje.dk", "analyst").await;
+    let (viewer_id, _) = p.user(&org, "jonas@rendetalje.dk", "viewer").await;
+    let (outsider_id, _) = p.user(&org, "karin@rendetalje.dk", "analyst").await;
+    let (leaver_id, _) = p.user(&org, "ole@rendetalje.dk", "analyst").await;
     p.register(&admin, CVR, "Fjordbyg ApS").await;
     p.register(&admin, OTHER_CVR, "Nordlys Café ApS").await;
     // The registry lists the company as protected from advertising.
