@@ -1024,5 +1024,81 @@ async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
         step["reason"].as_str().unwrap().contains("mailtråd"),
         "{step}"
     );
+
+    // Indexed in the wrong order: a recent thread first, then an older conversation like it.
+    // The older one's indexing finds the thread and announces the thread's likeness again.
+    let late = EmailThreadUpdated {
+        thread_id: "t-late".into(),
+        org_id: org.clone(),
+        cvr: CVR_A.into(),
+        subject: "Gulvet i køkkenet".into(),
+        customer_email: String::new(),
+        messages: vec![Message {
+            author: "kunde@kunde.dk".into(),
+            text: "The kitchen floor was not mopped at all during the last cleaning.".into(),
+            sent_at: days_ago(0),
+        }],
+    };
+    publish_from(
+        &world.db,
+        Service::Renos,
+        "email_thread",
+        org_id,
+        CVR_A,
+        "t-late",
+        &late,
+    )
+    .await;
+    wait_until(
+        "the recent thread indexed",
+        Duration::from_secs(60),
+        async || {
+            admin_count(
+                &world.db,
+                "SELECT count(*) AS n FROM vault.documents WHERE name = 'Gulvet i køkkenet' \
+             AND indexed_version = 1",
+            )
+            .await
+                == 1
+        },
+    )
+    .await;
+    let early = ConversationRecorded {
+        conversation_id: "c-early".into(),
+        org_id: org.clone(),
+        cvr: CVR_A.into(),
+        channel: "wotnot".into(),
+        customer_email: String::new(),
+        title: "Køkkengulv".into(),
+        messages: vec![Message {
+            author: "customer".into(),
+            text: "Nobody mopped the kitchen floor during the cleaning visit.".into(),
+            sent_at: days_ago(10),
+        }],
+    };
+    publish_from(
+        &world.db,
+        Service::Renos,
+        "conversation",
+        org_id,
+        CVR_A,
+        "c-early",
+        &early,
+    )
+    .await;
+    wait_until(
+        "the recent thread like the older conversation, in crm",
+        Duration::from_secs(60),
+        async || {
+            admin_count(
+                &world.db,
+                "SELECT count(*) AS n FROM crm.similar_items WHERE name = 'Gulvet i køkkenet' \
+                 AND similar_name = 'Køkkengulv'",
+            )
+            .await
+                == 1
+        },
+    )
+    .await;
     drop((renos, crm));
 }

@@ -220,21 +220,62 @@ impl Indexer {
         Ok(())
     }
 
-    /// Announces the earlier items of the same company that the document is much like.
+    /// Announces the earlier items of the same company that the document is much like, and
+    /// announces again each later item it is much like (that item's list now holds it too).
+    ///
+    /// Indexings of one company's items take turns here (a transaction-long advisory lock), so
+    /// of two alike items indexed at once, or in the wrong order, the one indexed second sees
+    /// the first: the pair is always announced, whatever the timing.
     async fn announce_similar(
         &self,
         conn: &mut AsyncPgConnection,
         document: &documents::Document,
     ) -> Result<(), IndexError> {
+        diesel::sql_query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('vault.similar/' || $1 || '/' || $2, 0))",
+        )
+        .bind::<Text, _>(document.org_id.to_string())
+        .bind::<Text, _>(&document.cvr)
+        .execute(conn)
+        .await?;
+        let earlier = self
+            .alike(conn, document, None, Some(document.occurred_at))
+            .await?;
+        if !earlier.is_empty() {
+            crate::events::publish_similar(conn, document, &earlier).await?;
+        }
+        let later = self
+            .alike(conn, document, Some(document.occurred_at), None)
+            .await?;
+        for (other, _) in later {
+            if other.occurred_at > document.occurred_at {
+                let its = self
+                    .alike(conn, &other, None, Some(other.occurred_at))
+                    .await?;
+                crate::events::publish_similar(conn, &other, &its).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The other items of the document's company (that occurred between `from` and `to`) it
+    /// is much like, best first.
+    async fn alike(
+        &self,
+        conn: &mut AsyncPgConnection,
+        document: &documents::Document,
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        to: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<(documents::Document, f64)>, IndexError> {
         let Some(centroid) = search::centroid(conn, self.space, document.id).await? else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let scope = Scope {
             org_id: document.org_id,
             cvrs: Some(vec![document.cvr.clone()]),
             kinds: None,
-            from: None,
-            to: Some(document.occurred_at),
+            from,
+            to,
             exclude: Some(document.id),
         };
         let (hits, _) = search::semantic(
@@ -246,20 +287,14 @@ impl Indexer {
             &self.search,
         )
         .await?;
-        let hits: Vec<_> = search::best_per_document(hits, 3)
+        let mut alike = Vec::new();
+        for hit in search::best_per_document(hits, 3)
             .into_iter()
             .filter(|h| h.score >= self.search.similar_min_score)
-            .collect();
-        if hits.is_empty() {
-            return Ok(());
+        {
+            alike.push((documents::find(conn, hit.document_id).await?, hit.score));
         }
-        let mut similar = Vec::new();
-        for hit in hits {
-            let other = documents::find(conn, hit.document_id).await?;
-            similar.push((other, hit.score));
-        }
-        crate::events::publish_similar(conn, document, &similar).await?;
-        Ok(())
+        Ok(alike)
     }
 
     async fn rechunk(
