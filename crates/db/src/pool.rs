@@ -5,7 +5,9 @@ use std::time::Duration;
 use deadpool::Runtime;
 use deadpool::managed::{PoolError, Timeouts};
 use diesel::ConnectionError;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -25,8 +27,12 @@ pub struct DatabaseConfig {
     /// `postgres://role:password@host:port/database`; the role is the service's own.
     #[serde(serialize_with = "crate::redact::secret")]
     pub url: SecretString,
-    /// Most connections the pool opens.
+    /// Most connections the HTTP workers open together (split evenly between them, each worker
+    /// keeping its own: see [`pool_sized`]).
     pub pool_size: usize,
+    /// Most connections the background work opens: the outbox relay, the event consumers,
+    /// the readiness probe.
+    pub background_pool_size: usize,
     /// How long a request waits for a free connection before it fails.
     pub checkout_timeout_ms: u64,
     /// How long opening a new connection may take.
@@ -44,6 +50,7 @@ impl Default for DatabaseConfig {
         Self {
             url: SecretString::from(""),
             pool_size: 16,
+            background_pool_size: 8,
             checkout_timeout_ms: 2_000,
             connect_timeout_ms: 3_000,
             statement_timeout_ms: 10_000,
@@ -95,9 +102,20 @@ fn session_setup(service: Service, statement_timeout_ms: u64) -> String {
     )
 }
 
-/// Builds the pool for `service`. Connections are opened lazily, so a service can start while
-/// the database is still coming up; `/readyz` tells when it is reachable.
+/// Builds the pool for `service`'s background work ([`DatabaseConfig::background_pool_size`]).
+/// Connections are opened lazily, so a service can start while the database is still coming up;
+/// `/readyz` tells when it is reachable.
 pub fn pool(config: &DatabaseConfig, service: Service) -> Result<Pool, DbError> {
+    pool_sized(config, service, config.background_pool_size)
+}
+
+/// Builds a pool of at most `size` connections for `service`.
+///
+/// A connection is checked for breakage, not pinged, when it is handed out: one whose server
+/// went away is closed by its I/O task (PostgreSQL tells every session when it stops), and a
+/// query on a connection that broke since fails like any other query and retires it. A ping
+/// would cost every request a round trip.
+pub fn pool_sized(config: &DatabaseConfig, service: Service, size: usize) -> Result<Pool, DbError> {
     let url = config.url.expose_secret();
     if url.is_empty() {
         return Err(DbError::Config("database.url is empty".into()));
@@ -105,6 +123,7 @@ pub fn pool(config: &DatabaseConfig, service: Service) -> Result<Pool, DbError> 
     let statement_timeout_ms = config.statement_timeout_ms;
     let connect_timeout = Duration::from_millis(config.connect_timeout_ms);
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    manager_config.recycling_method = RecyclingMethod::Fast;
     manager_config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         Box::pin(async move {
@@ -123,7 +142,7 @@ pub fn pool(config: &DatabaseConfig, service: Service) -> Result<Pool, DbError> 
     });
     let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
     Pool::builder(manager)
-        .max_size(config.pool_size)
+        .max_size(size.max(1))
         .timeouts(Timeouts {
             wait: Some(Duration::from_millis(config.checkout_timeout_ms)),
             create: Some(connect_timeout),

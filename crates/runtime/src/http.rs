@@ -91,7 +91,6 @@ impl Application {
             producer: background.producer.clone(),
         });
         let name = web::Data::new(ServiceName(service.name()));
-        let pool_data = web::Data::new(pool.clone());
         let service_data = web::Data::new(service);
         let app_config = web::Data::new(settings.app.clone());
         let state = web::Data::new(
@@ -104,8 +103,12 @@ impl Application {
         );
         let verifier = web::Data::new(S::verifier(&settings, &state));
         let json_limit = settings.http.json_limit_bytes;
+        let workers = settings.http.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
+        let worker_pools = WorkerPools::new(&settings.database, service, workers)?;
 
-        let mut server = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(context::middleware))
                 .app_data(json_config(json_limit))
@@ -113,7 +116,7 @@ impl Application {
                 .app_data(query_config())
                 .app_data(doc.clone())
                 .app_data(name.clone())
-                .app_data(pool_data.clone())
+                .app_data(worker_pools.next())
                 .app_data(service_data.clone())
                 .app_data(readiness.clone())
                 .app_data(app_config.clone())
@@ -127,10 +130,10 @@ impl Application {
                 .default_service(web::to(endpoints::not_found))
         })
         .shutdown_timeout(settings.http.shutdown_timeout_secs)
+        // A response is written whole; it should leave at once, not wait for the last ACK.
+        .tcp_nodelay(true)
+        .workers(workers)
         .listen(listener)?;
-        if let Some(workers) = settings.http.workers {
-            server = server.workers(workers);
-        }
         Ok(Self {
             service,
             host: settings.http.host,
@@ -202,6 +205,42 @@ async fn migrate_when_reachable(
                     .with_context(|| format!("cannot migrate schema {}", service.schema()));
             }
         }
+    }
+}
+
+/// One pool per HTTP worker, handed out as the workers build their app.
+///
+/// A connection's I/O runs as a task on the runtime that opened it, and each worker has a
+/// runtime (a thread) of its own. A pool shared by the workers would have a request's every
+/// statement wake another thread and wait for it; with its own pool, opened lazily from the
+/// worker, a request's statements stay on the thread that serves it.
+struct WorkerPools {
+    pools: Vec<web::Data<Pool>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl WorkerPools {
+    /// `database.pool_size` connections in all, split evenly between the workers.
+    fn new(
+        config: &tekup_db::DatabaseConfig,
+        service: Service,
+        workers: usize,
+    ) -> anyhow::Result<Arc<Self>> {
+        let workers = workers.max(1);
+        let size = config.pool_size.div_ceil(workers);
+        let pools = (0..workers)
+            .map(|_| tekup_db::pool::pool_sized(config, service, size).map(web::Data::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Arc::new(Self {
+            pools,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }))
+    }
+
+    /// The pool of the worker building its app now (a restarted worker takes the next one).
+    fn next(&self) -> web::Data<Pool> {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.pools[i % self.pools.len()].clone()
     }
 }
 

@@ -99,7 +99,7 @@ impl TestDb {
     pub fn pool(&self, service: Service) -> anyhow::Result<tekup_db::Pool> {
         let config = tekup_db::DatabaseConfig {
             url: self.url(service).into(),
-            pool_size: 4,
+            background_pool_size: 4,
             ..Default::default()
         };
         Ok(tekup_db::pool::pool(&config, service)?)
