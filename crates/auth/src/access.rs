@@ -15,7 +15,35 @@ pub async fn require_access(
     cvr: &Cvr,
     needed: AccessLevel,
 ) -> Result<AccessLevel, Problem> {
-    match tekup_db::tenancy::access_level(conn, principal.org_id, cvr.as_str()).await? {
+    let level = tekup_db::tenancy::access_level(conn, principal.org_id, cvr.as_str()).await?;
+    decide(level, cvr, needed)
+}
+
+/// Enters the principal's tenant context and requires `needed` on company `cvr`, as
+/// [`require_access`] does, in one round trip ([`tekup_db::tenancy::enter_with_access`]).
+/// Call it first in the transaction, in place of entering the context.
+pub async fn enter_company(
+    conn: &mut AsyncPgConnection,
+    principal: &Principal,
+    cvr: &Cvr,
+    needed: AccessLevel,
+) -> Result<AccessLevel, Problem> {
+    let level = tekup_db::tenancy::enter_with_access(
+        conn,
+        &principal.context(),
+        principal.org_id,
+        cvr.as_str(),
+    )
+    .await?;
+    decide(level, cvr, needed)
+}
+
+fn decide(
+    level: Option<AccessLevel>,
+    cvr: &Cvr,
+    needed: AccessLevel,
+) -> Result<AccessLevel, Problem> {
+    match level {
         None => Err(Problem::not_found(format!("No company {cvr}."))),
         Some(level) if level.allows(needed) => Ok(level),
         Some(level) => Err(Problem::forbidden(format!(

@@ -52,6 +52,44 @@ pub async fn enter(
     conn: &mut AsyncPgConnection,
     context: &Context,
 ) -> Result<(), diesel::result::Error> {
+    send_settings(conn, context).await
+}
+
+/// The access the current tenant has to company `cvr` of `org_id`, as this schema's Row Level
+/// Security sees it (`can_access`): `None` when the company is out of reach altogether.
+pub async fn access_level(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    cvr: &str,
+) -> Result<Option<tekup_types::AccessLevel>, diesel::result::Error> {
+    ask_access(conn, org_id, cvr).await
+}
+
+/// [`enter`], then [`access_level`], in one round trip: both statements go out together
+/// (pipelined) and PostgreSQL runs them in that order, so the check sees the settings. Most
+/// requests start this way, and a round trip costs more than either statement.
+pub async fn enter_with_access(
+    conn: &mut AsyncPgConnection,
+    context: &Context,
+    org_id: Uuid,
+    cvr: &str,
+) -> Result<Option<tekup_types::AccessLevel>, diesel::result::Error> {
+    // `try_join` polls the settings first. diesel-async queues a statement on its first poll
+    // (or, the first time on a connection, prepares it under a lock taken in that order), so
+    // the settings always go out first.
+    let (mut first, mut second) = (&*conn, &*conn);
+    let ((), level) = futures_util::future::try_join(
+        send_settings(&mut first, context),
+        ask_access(&mut second, org_id, cvr),
+    )
+    .await?;
+    Ok(level)
+}
+
+async fn send_settings<C>(conn: &mut C, context: &Context) -> Result<(), diesel::result::Error>
+where
+    C: diesel_async::AsyncConnectionCore<Backend = diesel::pg::Pg>,
+{
     let (org, user, role, system) = match context {
         Context::Tenant {
             org_id,
@@ -76,13 +114,14 @@ pub async fn enter(
     Ok(())
 }
 
-/// The access the current tenant has to company `cvr` of `org_id`, as this schema's Row Level
-/// Security sees it (`can_access`): `None` when the company is out of reach altogether.
-pub async fn access_level(
-    conn: &mut AsyncPgConnection,
+async fn ask_access<C>(
+    conn: &mut C,
     org_id: Uuid,
     cvr: &str,
-) -> Result<Option<tekup_types::AccessLevel>, diesel::result::Error> {
+) -> Result<Option<tekup_types::AccessLevel>, diesel::result::Error>
+where
+    C: diesel_async::AsyncConnectionCore<Backend = diesel::pg::Pg>,
+{
     let levels: (bool, bool, bool) = diesel::select((
         sql::can_access(org_id, cvr, "read"),
         sql::can_access(org_id, cvr, "write"),

@@ -73,7 +73,7 @@ pub trait ServiceApp: 'static {
 /// Re-exports for the macros of this crate.
 #[doc(hidden)]
 pub mod __private {
-    pub use {diesel_async, tekup_db};
+    pub use {diesel_async, tekup_auth, tekup_db, tekup_types};
 }
 
 /// Runs a block in one transaction on a pooled connection, with the tenant context entered
@@ -102,6 +102,42 @@ macro_rules! in_context {
             .await,
         }
     }};
+}
+
+/// [`in_context!`] for a request about one company: runs the block in one transaction with the
+/// principal's tenant context entered and `needed` access to company `cvr` required first (404
+/// out of reach, 403 below the level: [`tekup_auth::require_access`]). Both go to the database
+/// in one round trip ([`tekup_auth::enter_company`]). `|conn, level|` also binds the access
+/// level the principal has.
+///
+/// ```ignore
+/// let contact = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+///     store::contacts::find(conn, principal.org_id, cvr.as_str(), id).await
+/// })?;
+/// ```
+#[macro_export]
+macro_rules! in_company {
+    ($pool:expr, $principal:expr, $cvr:expr, $needed:expr, |$conn:ident, $level:ident| $body:expr) => {{
+        let principal: &$crate::__private::tekup_auth::Principal = $principal;
+        let cvr: &$crate::__private::tekup_types::Cvr = $cvr;
+        match $crate::http::checkout($pool).await {
+            Err(problem) => Err(problem),
+            Ok(mut pooled) => $crate::__private::diesel_async::AsyncConnection::transaction::<
+                _,
+                $crate::Problem,
+                _,
+            >(&mut *pooled, async |$conn| {
+                let $level =
+                    $crate::__private::tekup_auth::enter_company($conn, principal, cvr, $needed)
+                        .await?;
+                $body
+            })
+            .await,
+        }
+    }};
+    ($pool:expr, $principal:expr, $cvr:expr, $needed:expr, |$conn:ident| $body:expr) => {
+        $crate::in_company!($pool, $principal, $cvr, $needed, |$conn, _level| $body)
+    };
 }
 
 /// What a service's [`ServiceApp::state`] can build from.

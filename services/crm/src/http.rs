@@ -135,18 +135,6 @@ where
     serde::Deserialize::deserialize(deserializer).map(Some)
 }
 
-/// The access every per-company handler starts with: `level` on the company (404 out of
-/// reach, 403 too low), and its CRM record, which contacts, deals and the rest hang off.
-pub async fn company_access(
-    conn: &mut diesel_async::AsyncPgConnection,
-    principal: &tekup_auth::Principal,
-    cvr: &Cvr,
-    level: tekup_types::AccessLevel,
-) -> Result<(), Problem> {
-    tekup_auth::require_access(conn, principal, cvr, level).await?;
-    company_exists(conn, principal.org_id, cvr).await
-}
-
 /// Contacts and deals hang off a company's CRM record: without one there are none.
 pub async fn company_exists(
     conn: &mut diesel_async::AsyncPgConnection,

@@ -776,6 +776,39 @@ async fn tenant_settings_end_with_their_transaction() {
     }
 }
 
+/// The access check goes to PostgreSQL together with the tenant settings it reads
+/// (`enter_with_access`, pipelined). It must run after them: on a fresh connection, where both
+/// statements are prepared first, as on one that has them prepared. crm's `can_access`: an
+/// administrator reaches every company of their organization, anyone else only granted ones.
+#[tokio::test]
+async fn the_access_check_sent_with_the_tenant_settings_sees_them() {
+    use tekup_db::tenancy::{Context, enter_with_access};
+    use tekup_types::{AccessLevel, Role};
+    let db = TestDb::new().await.unwrap();
+    let pool = db.pool(Service::Crm).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let (org, other) = (Uuid::now_v7(), Uuid::now_v7());
+    for (role, asked, expected) in [
+        (Role::Admin, org, Some(AccessLevel::Admin)),
+        (Role::Admin, other, None),
+        (Role::Viewer, org, None),
+        (Role::Admin, org, Some(AccessLevel::Admin)),
+    ] {
+        let context = Context::Tenant {
+            org_id: org,
+            user_id: Uuid::now_v7(),
+            role,
+        };
+        let level = diesel_async::AsyncConnection::transaction::<_, diesel::result::Error, _>(
+            &mut *conn,
+            async |conn| enter_with_access(conn, &context, asked, "13585628").await,
+        )
+        .await
+        .unwrap();
+        assert_eq!(level, expected, "{role:?} of {org} asking about {asked}");
+    }
+}
+
 #[tokio::test]
 async fn a_grant_reaches_another_services_projection_and_a_revoke_removes_it() {
     let db = Arc::new(TestDb::new().await.unwrap());

@@ -3,16 +3,16 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use tekup_auth::{Principal, require_access};
+use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::{Page, PageQuery, parse_time_cursor, time_cursor};
 use tekup_runtime::problem::FieldError;
-use tekup_runtime::{Problem, in_context};
+use tekup_runtime::{Problem, in_company};
 use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_access, cvr, text};
+use super::{check, company_exists, cvr, text};
 use crate::store::activities::{self, Activity, NewActivity, NewTask, Task};
 
 const KINDS: [&str; 4] = ["call", "meeting", "note", "email"];
@@ -108,8 +108,8 @@ pub(crate) async fn record_checked(
         errors.push(FieldError::new("occurred_at", "must not be in the future"));
     }
     check(errors)?;
-    in_context!(pool, principal.context(), |conn| {
-        company_access(conn, principal, &cvr, AccessLevel::Write).await?;
+    in_company!(pool, principal, &cvr, AccessLevel::Write, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         let new = NewActivity {
             kind: &body.kind,
             subject: &subject,
@@ -157,8 +157,8 @@ pub async fn list(
         check(errors)?;
     }
     let kind = query.kind.clone();
-    let items = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         Ok::<_, Problem>(
             activities::list(
                 conn,
@@ -254,8 +254,8 @@ pub(crate) async fn add_task_checked(
     let mut errors = Vec::new();
     let title = text("title", &body.title, 200, &mut errors);
     check(errors)?;
-    in_context!(pool, principal.context(), |conn| {
-        company_access(conn, principal, &cvr, AccessLevel::Write).await?;
+    in_company!(pool, principal, &cvr, AccessLevel::Write, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         let new = NewTask {
             title: &title,
             due_date: body.due_date,
@@ -299,8 +299,8 @@ pub async fn tasks(
         check(errors)?;
     }
     let status = query.status.clone();
-    let items = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         Ok::<_, Problem>(
             activities::tasks(
                 conn,
@@ -334,8 +334,7 @@ pub async fn set_task_status(
     let mut errors = Vec::new();
     one_of("status", &body.status, &STATUSES, &mut errors);
     check(errors)?;
-    let task = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    let task = in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
         Ok::<_, Problem>(
             activities::set_task_status(conn, principal.org_id, cvr.as_str(), id, &body.status)
                 .await?,

@@ -3,11 +3,11 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tekup_auth::{Principal, require_access};
+use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::{Page, PageQuery};
 use tekup_runtime::problem::FieldError;
-use tekup_runtime::{Problem, in_context};
+use tekup_runtime::{Problem, in_company, in_context};
 use tekup_types::AccessLevel;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -101,8 +101,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let cvr = cvr("cvr", &path)?;
-    let company = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let company = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
         companies::find(conn, principal.org_id, cvr.as_str())
             .await
             .map_err(|_| Problem::not_found(format!("No CRM record for {cvr}.")))
@@ -138,8 +137,7 @@ pub async fn put(
         errors.push(FieldError::new("zipcode", "must be 4 digits"));
     }
     check(errors)?;
-    let (company, created) = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    let (company, created) = in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
         let record = Record {
             org_id: principal.org_id,
             cvr: cvr.as_str(),
@@ -172,8 +170,7 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let cvr = cvr("cvr", &path)?;
-    in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
         companies::delete(conn, principal.org_id, cvr.as_str())
             .await
             .map_err(|_| Problem::not_found(format!("No CRM record for {cvr}.")))

@@ -3,16 +3,16 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tekup_auth::{Principal, require_access};
+use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::Page;
 use tekup_runtime::problem::FieldError;
-use tekup_runtime::{Problem, in_context};
+use tekup_runtime::{Problem, in_company};
 use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_access, cvr, present, text};
+use super::{check, company_exists, cvr, present, text};
 use crate::store::contacts::{self, Contact, Fields};
 use tekup_runtime::validate::email;
 
@@ -154,8 +154,8 @@ pub async fn list(
         .map(str::trim)
         .filter(|q| !q.is_empty())
         .map(str::to_owned);
-    let items = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         Ok::<_, Problem>(
             contacts::list(
                 conn,
@@ -191,8 +191,8 @@ pub async fn create(
 ) -> Result<HttpResponse, Problem> {
     let cvr = cvr("cvr", &path)?;
     let fields = fields_of_body(body.into_inner())?;
-    let contact = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    let contact = in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         Ok::<_, Problem>(contacts::create(conn, principal.org_id, cvr.as_str(), fields).await?)
     })?;
     Ok(HttpResponse::Created().json(ContactView::from(contact)))
@@ -209,8 +209,7 @@ pub async fn get(
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
     let cvr = cvr("cvr", &cvr_text)?;
-    let contact = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let contact = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
         contacts::find(conn, principal.org_id, cvr.as_str(), id)
             .await
             .map_err(tekup_runtime::problem::not_found("such contact"))
@@ -234,8 +233,7 @@ pub async fn update(
     let (cvr_text, id) = path.into_inner();
     let cvr = cvr("cvr", &cvr_text)?;
     let fields = fields_of_changes(body.into_inner())?;
-    let contact = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    let contact = in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
         Ok::<_, Problem>(contacts::update(conn, principal.org_id, cvr.as_str(), id, fields).await?)
     })?;
     Ok(HttpResponse::Ok().json(ContactView::from(contact)))
@@ -253,8 +251,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
     let cvr = cvr("cvr", &cvr_text)?;
-    in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
         Ok::<_, Problem>(contacts::delete(conn, principal.org_id, cvr.as_str(), id).await?)
     })?;
     Ok(HttpResponse::NoContent().finish())

@@ -3,16 +3,16 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use tekup_auth::{Principal, require_access};
+use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::{Page, PageQuery};
 use tekup_runtime::problem::FieldError;
-use tekup_runtime::{Problem, in_context};
+use tekup_runtime::{Problem, in_company, in_context};
 use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_access, cvr, present, text};
+use super::{check, company_exists, cvr, present, text};
 use crate::domain::pipeline::{self, Stage};
 use crate::store::deals::{self, Deal, Fields};
 
@@ -179,8 +179,8 @@ pub async fn create(
     let title = text("title", &body.title, 200, &mut errors);
     value(body.value_ore, &mut errors);
     check(errors)?;
-    let deal = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    let deal = in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         let stages = deals::stages(conn, principal.org_id).await?;
         let stage = match &body.stage {
             Some(key) => stage_of(&stages, key)?.clone(),
@@ -231,8 +231,8 @@ pub async fn list(
     let limit = page.limit()?;
     let after = page.after_uuid()?;
     let stage = query.stage.clone();
-    let items = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         Ok::<_, Problem>(
             deals::list(
                 conn,
@@ -264,8 +264,7 @@ pub async fn get(
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
     let cvr = cvr("cvr", &cvr_text)?;
-    let deal = in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let deal = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
         Ok::<_, Problem>(deals::find(conn, principal.org_id, cvr.as_str(), id).await?)
     })?;
     Ok(HttpResponse::Ok().json(DealView::from(deal)))
@@ -305,8 +304,7 @@ pub(crate) async fn update_checked(
         value(v, &mut errors);
     }
     check(errors)?;
-    in_context!(pool, principal.context(), |conn| {
-        require_access(conn, principal, &cvr, AccessLevel::Write).await?;
+    in_company!(pool, principal, &cvr, AccessLevel::Write, |conn| {
         let stages = deals::stages(conn, principal.org_id).await?;
         let stage = body
             .stage
@@ -338,8 +336,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
     let cvr = cvr("cvr", &cvr_text)?;
-    in_context!(&pool, principal.context(), |conn| {
-        require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
         Ok::<_, Problem>(deals::delete(conn, principal.org_id, cvr.as_str(), id).await?)
     })?;
     Ok(HttpResponse::NoContent().finish())

@@ -7,12 +7,12 @@ use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::{Page, PageQuery, parse_time_cursor, time_cursor};
 use tekup_runtime::problem::FieldError;
-use tekup_runtime::{Problem, in_context};
+use tekup_runtime::{Problem, in_company};
 use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_access, cvr};
+use super::{check, company_exists, cvr};
 use crate::store::emails::{self, Email, NewEmail};
 use tekup_runtime::validate::email;
 
@@ -95,8 +95,8 @@ pub async fn log(
         .collect();
     check(errors)?;
     let sent_at = body.sent_at.unwrap_or_else(Utc::now);
-    let email = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    let email = in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         let new = NewEmail {
             direction: &body.direction,
             subject: &body.subject,
@@ -141,8 +141,8 @@ pub async fn list(
     .limit()?;
     let before = parse_time_cursor(query.after.as_deref())?;
     let q = query.q.clone().filter(|q| !q.trim().is_empty());
-    let items = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         Ok::<_, Problem>(
             emails::list(
                 conn,

@@ -3,16 +3,16 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tekup_auth::{Principal, require_access};
+use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::{Page, PageQuery, parse_time_cursor, time_cursor};
 use tekup_runtime::problem::FieldError;
-use tekup_runtime::{Problem, in_context};
+use tekup_runtime::{Problem, in_company};
 use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_access, cvr, text};
+use super::{check, company_exists, cvr, text};
 use crate::domain::recommender;
 use crate::store::steps::{self, ManualStep, Step, TimelineItem};
 use tekup_runtime::problem::not_found;
@@ -67,8 +67,8 @@ pub async fn recommend(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let cvr = cvr("cvr", &path)?;
-    let active = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    let active = in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         let facts = steps::facts(conn, principal.org_id, cvr.as_str()).await?;
         steps::propose(
             conn,
@@ -114,8 +114,8 @@ pub async fn list(
             "must be active, completed or skipped",
         )]));
     }
-    let items = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         Ok::<_, Problem>(
             steps::list(conn, principal.org_id, cvr.as_str(), status.as_deref()).await?,
         )
@@ -167,8 +167,8 @@ pub async fn create(
         ));
     }
     check(errors)?;
-    let step = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    let step = in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         let step = ManualStep {
             text: &text,
             confidence: body.confidence_score,
@@ -223,8 +223,7 @@ pub(crate) async fn set_status_checked(
             "must be active, completed or skipped",
         )]));
     }
-    in_context!(pool, principal.context(), |conn| {
-        require_access(conn, principal, &cvr, AccessLevel::Write).await?;
+    in_company!(pool, principal, &cvr, AccessLevel::Write, |conn| {
         Ok::<_, Problem>(steps::set_status(conn, principal.org_id, cvr.as_str(), id, status).await?)
     })
 }
@@ -303,8 +302,8 @@ pub async fn timeline(
             format!("`{unknown}` is not one of {}", steps::KINDS.join(", ")),
         )]));
     }
-    let items = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         Ok::<_, Problem>(
             steps::timeline(conn, principal.org_id, cvr.as_str(), kinds, before, limit).await?,
         )
@@ -368,8 +367,8 @@ pub async fn communication(
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
     let cvr = cvr("cvr", &cvr_text)?;
-    let item = in_context!(&pool, principal.context(), |conn| {
-        company_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let item = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        company_exists(conn, principal.org_id, &cvr).await?;
         steps::communication(conn, principal.org_id, cvr.as_str(), id)
             .await
             .map_err(not_found("such conversation or e-mail thread"))

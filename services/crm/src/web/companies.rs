@@ -5,7 +5,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use tekup_db::Pool;
 use tekup_runtime::pagination::{parse_time_cursor, time_cursor};
-use tekup_runtime::{Problem, in_context};
+use tekup_runtime::{Problem, in_company, in_context};
 use tekup_types::{AccessLevel, Cvr};
 use uuid::Uuid;
 
@@ -166,8 +166,7 @@ pub async fn page_of(
     let cvr = company_cvr(lang, cvr_text)?;
     let principal = session.principal.clone();
     let timeline = query.page(lang)?;
-    let view = in_context!(pool, principal.context(), |conn| {
-        let level = tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let view = in_company!(pool, &principal, &cvr, AccessLevel::Read, |conn, level| {
         let company = companies::find(conn, principal.org_id, cvr.as_str())
             .await
             .map_err(|_| Problem::not_found("No CRM record."))?;
@@ -410,8 +409,7 @@ pub async fn timeline(
     let cvr = company_cvr(lang, &path)?;
     let principal = session.principal.clone();
     let timeline = query.page(lang)?;
-    let rows = in_context!(&pool, principal.context(), |conn| {
-        tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let rows = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
         Ok::<_, Problem>(timeline.read(conn, principal.org_id, &cvr).await?)
     })
     .map_err(WebError::problem(lang))?;
@@ -429,8 +427,7 @@ pub async fn communication(
     let (cvr_text, id) = path.into_inner();
     let cvr = company_cvr(lang, &cvr_text)?;
     let principal = session.principal.clone();
-    let item = in_context!(&pool, principal.context(), |conn| {
-        tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let item = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
         steps::communication(conn, principal.org_id, cvr.as_str(), id)
             .await
             .map_err(|_| Problem::not_found("No such conversation."))
@@ -470,8 +467,7 @@ pub async fn record(
     let (cvr_text, id) = path.into_inner();
     let cvr = company_cvr(lang, &cvr_text)?;
     let principal = session.principal.clone();
-    let record = in_context!(&pool, principal.context(), |conn| {
-        tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let record = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
         records::find(conn, principal.org_id, cvr.as_str(), id)
             .await
             .map_err(|_| Problem::not_found("No such record."))

@@ -6,7 +6,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use tekup_db::Pool;
 use tekup_runtime::problem::FieldError;
-use tekup_runtime::{Problem, in_context};
+use tekup_runtime::{Problem, in_company, in_context};
 use tekup_types::AccessLevel;
 use uuid::Uuid;
 
@@ -184,8 +184,7 @@ pub async fn step(
         return Ok(see_other(&format!("/app/companies/{cvr}")));
     }
     let principal = session.principal.clone();
-    in_context!(&pool, principal.context(), |conn| {
-        tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
         let step = steps::list(conn, principal.org_id, cvr.as_str(), Some("active"))
             .await?
             .into_iter()
@@ -264,16 +263,16 @@ pub async fn pipeline(
     let lang = session.lang;
     let cvr = company_cvr(session.lang, &path)?;
     let principal = session.principal.clone();
-    let (name, level, stages, deals) = in_context!(&pool, principal.context(), |conn| {
-        let level = tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
-        let company = crate::store::companies::find(conn, principal.org_id, cvr.as_str())
-            .await
-            .map_err(|_| Problem::not_found("No CRM record."))?;
-        let stages = deals::stages(conn, principal.org_id).await?;
-        let deals = deals::list(conn, principal.org_id, cvr.as_str(), None, None, 500).await?;
-        Ok::<_, Problem>((company.name, level, stages, deals))
-    })
-    .map_err(WebError::problem(lang))?;
+    let (name, level, stages, deals) =
+        in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn, level| {
+            let company = crate::store::companies::find(conn, principal.org_id, cvr.as_str())
+                .await
+                .map_err(|_| Problem::not_found("No CRM record."))?;
+            let stages = deals::stages(conn, principal.org_id).await?;
+            let deals = deals::list(conn, principal.org_id, cvr.as_str(), None, None, 500).await?;
+            Ok::<_, Problem>((company.name, level, stages, deals))
+        })
+        .map_err(WebError::problem(lang))?;
     let can_write = level.allows(AccessLevel::Write);
     let base = format!("/app/companies/{cvr}");
     let cards: Vec<Card> = deals

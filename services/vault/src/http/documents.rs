@@ -11,7 +11,7 @@ use tekup_db::Pool;
 use tekup_runtime::pagination::{Page, PageQuery, parse_time_cursor, time_cursor};
 use tekup_runtime::problem::FieldError;
 use tekup_runtime::validate::{check, text};
-use tekup_runtime::{Problem, in_context};
+use tekup_runtime::{Problem, in_company, in_context};
 use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -316,8 +316,7 @@ pub async fn upload(
     };
     validate(&mut upload, max_bytes)?;
     let space = state.space.id;
-    let (document, outcome) = in_context!(&pool, principal.context(), |conn| {
-        tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    let (document, outcome) = in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
         if let Some(category) = upload.category_id {
             categories::find_active(conn, category).await.map_err(|_| {
                 Problem::validation(vec![FieldError::new(
@@ -444,8 +443,7 @@ pub async fn sync_item(
     validate(&mut upload, state.config.upload.max_bytes)?;
     let cvr = company?;
     let space = state.space.id;
-    let (document, outcome) = in_context!(&pool, principal.context(), |conn| {
-        tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Write).await?;
+    let (document, outcome) = in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
         let stored = documents::put(
             conn,
             NewVersion {
@@ -526,8 +524,7 @@ pub async fn list(
     if let Some(kind) = &query.kind {
         super::search::check_kinds(std::slice::from_ref(kind))?;
     }
-    let items = in_context!(&pool, principal.context(), |conn| {
-        tekup_auth::require_access(conn, &principal, &cvr, AccessLevel::Read).await?;
+    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
         Ok::<_, Problem>(
             documents::list(
                 conn,
