@@ -85,7 +85,10 @@ async fn start(db: &TestDb, service: Service, extra: &[(&str, String)]) -> anyho
     let prefix = format!("TEKUP__{}__", service.name().to_uppercase());
     let mut env = service_env(db, service);
     env.insert(format!("{prefix}HTTP__PORT"), port.to_string());
-    env.insert(format!("{prefix}HTTP__WORKERS"), "2".into());
+    env.insert(
+        format!("{prefix}HTTP__WORKERS"),
+        std::env::var("TEKUP_BENCH_WORKERS").unwrap_or_else(|_| "2".into()),
+    );
     env.insert(format!("{prefix}DATABASE__POOL_SIZE"), CLIENTS.to_string());
     env.insert(format!("{prefix}TELEMETRY__LOG_FILTER"), "warn".into());
     for (key, value) in extra {
@@ -150,57 +153,81 @@ const CONTACT_ID_SQL: &str =
 struct Figures {
     throughput_per_s: f64,
     latency: Latency,
-    /// Where the CPU went, per request (HTTP runs only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cpu_us_per_request: Option<CpuShare>,
+    /// Where the CPU went, per request.
+    cpu_us_per_request: CpuShare,
 }
 
-/// CPU microseconds per request: crm, PostgreSQL (all its processes), and this load generator.
+/// CPU microseconds per request: PostgreSQL (all its processes), the client (pgbench, or this
+/// binary's load generator), and crm (HTTP runs only).
 #[derive(Debug, Clone, Serialize)]
 struct CpuShare {
-    crm: f64,
     postgres: f64,
-    load_generator: f64,
+    client: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crm: Option<f64>,
 }
 
 /// CPU time consumed so far (clock ticks of 10 ms, from /proc).
 struct Cpu {
-    crm: u64,
     postgres: u64,
-    me: u64,
+    client: u64,
+    crm: Option<u64>,
 }
 
-fn ticks(pid: &str) -> u64 {
-    // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+/// utime + stime (`own`), or the waited-for children's cutime + cstime, of process `pid`.
+fn ticks_of(pid: &str, own: bool) -> u64 {
+    // Fields after the command name (which may hold spaces): utime is the 12th, stime the
+    // 13th, cutime and cstime the 14th and 15th.
+    let first = if own { 11 } else { 13 };
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| {
             let rest = stat.rsplit_once(')')?.1.to_owned();
             let fields: Vec<&str> = rest.split_whitespace().collect();
-            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+            Some(
+                fields.get(first)?.parse::<u64>().ok()?
+                    + fields.get(first + 1)?.parse::<u64>().ok()?,
+            )
+        })
+        .unwrap_or(0)
+}
+
+fn ticks(pid: &str) -> u64 {
+    ticks_of(pid, true)
+}
+
+fn postgres_ticks() -> u64 {
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+                .filter(|pid| {
+                    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                        .is_ok_and(|c| c.trim() == "postgres")
+                })
+                .map(|pid| ticks(&pid))
+                .sum()
         })
         .unwrap_or(0)
 }
 
 impl Cpu {
-    fn now(crm: &Running) -> Self {
-        let postgres = std::fs::read_dir("/proc")
-            .map(|dir| {
-                dir.filter_map(Result::ok)
-                    .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-                    .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
-                    .filter(|pid| {
-                        std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                            .is_ok_and(|c| c.trim() == "postgres")
-                    })
-                    .map(|pid| ticks(&pid))
-                    .sum()
-            })
-            .unwrap_or(0);
+    /// During an HTTP run: this binary is the client.
+    fn http(crm: &Running) -> Self {
         Self {
-            crm: ticks(&crm.child.id().to_string()),
-            postgres,
-            me: ticks("self"),
+            postgres: postgres_ticks(),
+            client: ticks("self"),
+            crm: Some(ticks(&crm.child.id().to_string())),
+        }
+    }
+
+    /// Around a pgbench run: pgbench, once waited for, is the client.
+    fn pgbench() -> Self {
+        Self {
+            postgres: postgres_ticks(),
+            client: ticks_of("self", false),
+            crm: None,
         }
     }
 
@@ -210,9 +237,9 @@ impl Cpu {
             now.saturating_sub(then) as f64 * 10_000.0 / requests.max(1) as f64
         };
         CpuShare {
-            crm: per(self.crm, before.crm),
             postgres: per(self.postgres, before.postgres),
-            load_generator: per(self.me, before.me),
+            client: per(self.client, before.client),
+            crm: self.crm.zip(before.crm).map(|(now, then)| per(now, then)),
         }
     }
 }
@@ -378,7 +405,7 @@ async fn run() -> anyhow::Result<()> {
         eprintln!("bench: {kind} replay");
         let replay = pgbench_run(&pg_bin, &crm_url, &[], Some(&scripts[kind]))?;
         eprintln!("bench: {kind} http");
-        let (figures, rss) = load(&http, &crm, &token, kind, &company, None).await?;
+        let (figures, rss) = load(&crm, &token, kind, &company, None).await?;
         rss_load = rss_load.max(rss);
         kinds.push(Kind {
             kind: match kind {
@@ -394,7 +421,7 @@ async fn run() -> anyhow::Result<()> {
     }
     let half = kinds[0].http.throughput_per_s / 2.0;
     eprintln!("bench: read at half the peak ({half:.0}/s)");
-    let (read_at_half_peak, _) = load(&http, &crm, &token, "read", &company, Some(half)).await?;
+    let (read_at_half_peak, _) = load(&crm, &token, "read", &company, Some(half)).await?;
 
     eprintln!("bench: the console's company page over {TIMELINE_ITEMS} timeline items");
     let console_page = console_page(&http, &crm, &mut admin, &orgs[0], &company).await?;
@@ -595,8 +622,8 @@ fn captured(log: &Path, offset: u64, org: &str) -> anyhow::Result<Vec<String>> {
         .map_while(Result::ok)
         .collect();
     // Statements by process id: `... [pid] LOG:  execute <name>: SQL` + `DETAIL:  Parameters:
-    // ...`. One connection serves requests and the relay in turn: a checkout starts with the
-    // pool's `SELECT $1` check, so the request is the unit from that check to its COMMIT.
+    // ...`. A connection serves one request after another: the request is the unit from its
+    // BEGIN to its COMMIT.
     let mut units: Vec<(String, Vec<String>)> = Vec::new();
     let mut open: HashMap<String, usize> = HashMap::new();
     let mut last: Option<usize> = None;
@@ -615,7 +642,7 @@ fn captured(log: &Path, offset: u64, org: &str) -> anyhow::Result<Vec<String>> {
         };
         if let Some(sql) = sql {
             let unit = match open.get(&pid) {
-                Some(&u) if sql != "SELECT $1" => u,
+                Some(&u) if sql != "BEGIN" => u,
                 _ => {
                     units.push((pid.clone(), Vec::new()));
                     open.insert(pid.clone(), units.len() - 1);
@@ -709,7 +736,18 @@ fn replay_script(kind: &str, statements: &[String], keep: &[String]) -> String {
         ));
     }
     let read_id = contact_id(7 * ORGS * COMPANIES_PER_ORG).to_string();
-    for statement in statements {
+    let mut pipelined = false;
+    for (i, statement) in statements.iter().enumerate() {
+        // crm sends the tenant settings and the access check together (pipelined): so does the
+        // replay.
+        if statement.starts_with("SELECT set_config(")
+            && statements
+                .get(i + 1)
+                .is_some_and(|next| next.starts_with("SELECT can_access("))
+        {
+            script.push_str("\\startpipeline\n");
+            pipelined = true;
+        }
         let mut s = statement.trim().to_owned();
         if kind == "read" {
             // The id of contact n*100, computed as `contact_id` does, in SQL.
@@ -721,6 +759,10 @@ fn replay_script(kind: &str, statements: &[String], keep: &[String]) -> String {
         }
         script.push_str(&s);
         script.push_str(";\n");
+        if pipelined && statement.starts_with("SELECT can_access(") {
+            script.push_str("\\endpipeline\n");
+            pipelined = false;
+        }
     }
     script
 }
@@ -799,7 +841,9 @@ fn pgbench_run(
         all.push(path.display().to_string());
     }
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let cpu_before = Cpu::pgbench();
     let out = pgbench(bin, url, &refs)?;
+    let cpu_after = Cpu::pgbench();
     let tps = out
         .lines()
         .find_map(|l| l.strip_prefix("tps = "))
@@ -835,90 +879,172 @@ fn pgbench_run(
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Figures {
         throughput_per_s: tps,
+        cpu_us_per_request: cpu_after.since(&cpu_before, samples.len()),
         latency: Latency::from_ms(samples),
-        cpu_us_per_request: None,
     })
 }
 
+/// One keep-alive HTTP/1.1 connection, as lean on the client's side as pgbench is on its: the
+/// request's bytes written as they are, the response read to its `Content-Length`. So the load
+/// generator's own CPU, which shares the machine with crm and PostgreSQL, stays small.
+struct Connection {
+    stream: tokio::net::TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Connection {
+    async fn open(addr: std::net::SocketAddr) -> anyhow::Result<Self> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            buffer: Vec::with_capacity(16 * 1024),
+        })
+    }
+
+    /// Sends `request` and reads its response; returns the status.
+    async fn exchange(&mut self, request: &[u8]) -> anyhow::Result<u16> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.stream.write_all(request).await?;
+        loop {
+            if let Some(end) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.buffer[..end])?;
+                let status = head
+                    .get(9..12)
+                    .and_then(|s| s.parse::<u16>().ok())
+                    .context("no status line")?;
+                let length = head
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .context("a response without Content-Length")?;
+                let total = end + 4 + length;
+                while self.buffer.len() < total {
+                    anyhow::ensure!(
+                        self.stream.read_buf(&mut self.buffer).await? > 0,
+                        "the connection closed mid-response"
+                    );
+                }
+                self.buffer.drain(..total);
+                return Ok(status);
+            }
+            anyhow::ensure!(
+                self.stream.read_buf(&mut self.buffer).await? > 0,
+                "the connection closed"
+            );
+        }
+    }
+}
+
+/// The request of `kind` number `i`, as bytes on the wire.
+fn request(kind: &str, i: usize, company: &str, token: &str) -> Vec<u8> {
+    let per_company = CONTACTS / (ORGS * COMPANIES_PER_ORG);
+    let (method, path, body) = match kind {
+        "read" => (
+            "GET",
+            format!(
+                "/v1/companies/{company}/contacts/{}",
+                contact_id((i % per_company) * ORGS * COMPANIES_PER_ORG)
+            ),
+            String::new(),
+        ),
+        "list" => (
+            "GET",
+            format!("/v1/companies/{company}/contacts?limit=50"),
+            String::new(),
+        ),
+        _ => (
+            "POST",
+            format!("/v1/companies/{company}/contacts"),
+            json!({"first_name": "Bench", "last_name": format!("Ny {i}")}).to_string(),
+        ),
+    };
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {token}\r\n");
+    if !body.is_empty() {
+        head.push_str(&format!(
+            "content-type: application/json\r\ncontent-length: {}\r\n",
+            body.len()
+        ));
+    }
+    head.push_str("\r\n");
+    head.push_str(&body);
+    head.into_bytes()
+}
+
 /// Keep-alive load on crm for the benchmark's duration at its concurrency (or paced at `rate`
-/// requests per second overall); returns the figures and crm's highest resident memory.
+/// requests per second overall); returns the figures and crm's highest resident memory. The
+/// clients run on one thread of their own, as pgbench's do on its `-j` threads.
 async fn load(
-    http: &reqwest::Client,
     crm: &Running,
     token: &str,
     kind: &str,
     company: &str,
     rate: Option<f64>,
 ) -> anyhow::Result<(Figures, f64)> {
+    let addr: std::net::SocketAddr = crm
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .context("crm's address")?;
     let deadline = Instant::now() + Duration::from_secs(SECONDS);
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for client in 0..CLIENTS {
-        let http = http.clone();
-        let base = crm.url.clone();
-        let token = token.to_owned();
-        let kind = kind.to_owned();
-        let company = company.to_owned();
-        let pause = rate.map(|r| Duration::from_secs_f64(CLIENTS as f64 / r));
-        tasks.push(tokio::spawn(async move {
-            let mut samples = Vec::new();
-            let mut errors = 0usize;
-            let mut i = client;
-            // Paced clients start staggered, so that requests arrive evenly, not in bursts.
-            let mut next = Instant::now()
-                + pause.map_or(Duration::ZERO, |p| {
-                    p.mul_f64(client as f64 / CLIENTS as f64)
-                });
-            while Instant::now() < deadline {
-                if let Some(pause) = pause {
-                    tokio::time::sleep_until(next.into()).await;
-                    next += pause;
-                }
-                let per_company = CONTACTS / (ORGS * COMPANIES_PER_ORG);
-                let request = match kind.as_str() {
-                    "read" => http.get(format!(
-                        "{base}/v1/companies/{company}/contacts/{}",
-                        contact_id((i % per_company) * ORGS * COMPANIES_PER_ORG)
-                    )),
-                    "list" => http.get(format!("{base}/v1/companies/{company}/contacts?limit=50")),
-                    _ => http
-                        .post(format!("{base}/v1/companies/{company}/contacts"))
-                        .json(&json!({"first_name": "Bench", "last_name": format!("Ny {i}")})),
-                };
-                let t = Instant::now();
-                match request.bearer_auth(&token).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+    let (token, kind_owned, company) = (token.to_owned(), kind.to_owned(), company.to_owned());
+    let clients = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async move {
+                let pause = rate.map(|r| Duration::from_secs_f64(CLIENTS as f64 / r));
+                let runs = (0..CLIENTS).map(|client| {
+                    let (token, kind, company) = (&token, &kind_owned, &company);
+                    async move {
+                        let mut connection = Connection::open(addr).await?;
+                        let mut samples = Vec::new();
+                        let mut i = client;
+                        // Paced clients start staggered, so that requests arrive evenly.
+                        let mut next = Instant::now()
+                            + pause.map_or(Duration::ZERO, |p| {
+                                p.mul_f64(client as f64 / CLIENTS as f64)
+                            });
+                        while Instant::now() < deadline {
+                            if let Some(pause) = pause {
+                                tokio::time::sleep_until(next.into()).await;
+                                next += pause;
+                            }
+                            let bytes = request(kind, i, company, token);
+                            let t = Instant::now();
+                            let status = connection.exchange(&bytes).await?;
+                            anyhow::ensure!((200..300).contains(&status), "{kind}: HTTP {status}");
+                            samples.push(t.elapsed().as_secs_f64() * 1000.0);
+                            i += CLIENTS;
+                        }
+                        Ok::<_, anyhow::Error>(samples)
                     }
-                    _ => errors += 1,
-                }
-                i += CLIENTS;
-            }
-            (samples, errors)
-        }));
-    }
-    let cpu_before = Cpu::now(crm);
+                });
+                let all = futures_util::future::try_join_all(runs).await?;
+                Ok::<_, anyhow::Error>(all.into_iter().flatten().collect::<Vec<f64>>())
+            })
+    });
+    let cpu_before = Cpu::http(crm);
     let mut rss: f64 = 0.0;
     while Instant::now() < deadline {
         rss = rss.max(crm.rss_mib());
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let mut samples = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        let (s, e) = task.await?;
-        samples.extend(s);
-        errors += e;
-    }
-    anyhow::ensure!(errors == 0, "{kind}: {errors} requests failed");
+    let samples = tokio::task::spawn_blocking(move || clients.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the load generator panicked"))??;
     let elapsed = started.elapsed();
-    let cpu = Cpu::now(crm).since(&cpu_before, samples.len());
+    let cpu = Cpu::http(crm).since(&cpu_before, samples.len());
     Ok((
         Figures {
             throughput_per_s: tekup_bench::rate(samples.len(), elapsed),
             latency: Latency::from_ms(samples),
-            cpu_us_per_request: Some(cpu),
+            cpu_us_per_request: cpu,
         },
         rss,
     ))
@@ -958,14 +1084,22 @@ fn print_table(
             k.http_over_raw,
         );
     }
-    println!("\nCPU per HTTP request (µs): crm / PostgreSQL / load generator");
+    println!(
+        "\nCPU per request (µs): replay = PostgreSQL + pgbench; http = PostgreSQL + load generator + crm"
+    );
     for k in kinds {
-        if let Some(cpu) = &k.http.cpu_us_per_request {
-            println!(
-                "  {:<18} {:>6.0} / {:>6.0} / {:>6.0}",
-                k.kind, cpu.crm, cpu.postgres, cpu.load_generator
-            );
-        }
+        let (replay, http) = (&k.replay.cpu_us_per_request, &k.http.cpu_us_per_request);
+        println!(
+            "  {:<18} replay {:>5.0} + {:>4.0} = {:>5.0}   http {:>5.0} + {:>4.0} + {:>5.0} = {:>5.0}",
+            k.kind,
+            replay.postgres,
+            replay.client,
+            replay.postgres + replay.client,
+            http.postgres,
+            http.client,
+            http.crm.unwrap_or_default(),
+            http.postgres + http.client + http.crm.unwrap_or_default(),
+        );
     }
     println!(
         "\nraw (pgbench -S): {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
