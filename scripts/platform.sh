@@ -327,7 +327,9 @@ run_platform() {
       continue
     fi
     local upper=${service^^}
-    env "TEKUP__${upper}__HTTP__PORT=$(service_port "$service")" \
+    # The allocator as the image sets it (deploy/Dockerfile).
+    env MALLOC_MMAP_THRESHOLD_=131072 \
+      "TEKUP__${upper}__HTTP__PORT=$(service_port "$service")" \
       "TEKUP__${upper}__DATABASE__URL=postgres://tekup_$service:$(cat "$RUN_STATE/secrets/$service")@127.0.0.1:$RUN_PG_PORT/tekup" \
       "TEKUP__${upper}__TELEMETRY__LOG_FORMAT=json" \
       "TEKUP__${upper}__EVENTS__BROKERS=127.0.0.1:$RUN_KAFKA_PORT" \
