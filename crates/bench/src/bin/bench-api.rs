@@ -7,7 +7,9 @@
 //!   machine's ceiling;
 //! - **replay**: pgbench running exactly the statements crm issued for one such request
 //!   (captured from PostgreSQL's `log_statement` as crm's role: tenant settings, the RLS-filtered
-//!   queries, the outbox insert, commit), as crm's role;
+//!   queries, the outbox insert, commit), as crm's role, with the values as bind parameters
+//!   as crm sends them (so PostgreSQL plans them as it plans crm's) and pipelined where crm
+//!   pipelines; beside it, for comparison, the same with the values written in as literals;
 //! - **http**: the request through crm (JWT verification, RLS transaction, diesel-async) with
 //!   keep-alive connections, from a load generator in this binary.
 //!
@@ -94,6 +96,8 @@ async fn start(db: &TestDb, service: Service, extra: &[(&str, String)]) -> anyho
     for (key, value) in extra {
         env.insert(format!("{prefix}{key}"), value.clone());
     }
+    // The allocator as the image sets it (deploy/Dockerfile).
+    env.insert("MALLOC_MMAP_THRESHOLD_".into(), "131072".into());
     let child = Command::new(&bin)
         .envs(env)
         .stdout(Stdio::null())
@@ -206,7 +210,9 @@ fn postgres_ticks() -> u64 {
                     std::fs::read_to_string(format!("/proc/{pid}/comm"))
                         .is_ok_and(|c| c.trim() == "postgres")
                 })
-                .map(|pid| ticks(&pid))
+                // With the postmaster's reaped children: the backends of connections that
+                // ended (pgbench's, at its end).
+                .map(|pid| ticks(&pid) + ticks_of(&pid, false))
                 .sum()
         })
         .unwrap_or(0)
@@ -247,10 +253,20 @@ impl Cpu {
 #[derive(Debug, Clone, Serialize)]
 struct Kind {
     kind: &'static str,
+    /// crm's statements with their values as bind parameters, as crm sends them.
     replay: Figures,
+    /// The same with the values written into the SQL: planned once per connection.
+    replay_literal: Figures,
     http: Figures,
     http_over_replay: f64,
     http_over_raw: f64,
+}
+
+/// A request kind's replay, both ways: (pgbench script, `-D` variable definitions).
+#[derive(Debug, Serialize)]
+struct Scripts {
+    parameterized: (String, Vec<String>),
+    literal: (String, Vec<String>),
 }
 
 #[derive(Debug, Serialize)]
@@ -263,7 +279,7 @@ struct Record {
     read_at_half_peak: Figures,
     rss_idle_mib: HashMap<String, f64>,
     rss_crm_under_load_mib: f64,
-    replay_scripts: HashMap<String, String>,
+    replay_scripts: HashMap<String, Scripts>,
     console_page: PageFigures,
 }
 
@@ -352,7 +368,13 @@ async fn run() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let statements = captured(&log, start_at, &org_a.to_string())?;
         let keep = [org_a.to_string(), admin_id.to_string()];
-        scripts.insert(kind.to_owned(), replay_script(kind, &statements, &keep));
+        scripts.insert(
+            kind.to_owned(),
+            Scripts {
+                parameterized: replay_script(kind, &statements, &keep, true),
+                literal: replay_script(kind, &statements, &keep, false),
+            },
+        );
     }
     // Without statement logging for the measurement.
     admin
@@ -403,7 +425,8 @@ async fn run() -> anyhow::Result<()> {
     let mut rss_load: f64 = 0.0;
     for kind in ["read", "list", "create"] {
         eprintln!("bench: {kind} replay");
-        let replay = pgbench_run(&pg_bin, &crm_url, &[], Some(&scripts[kind]))?;
+        let replay = pgbench_replay(&pg_bin, &crm_url, &scripts[kind].parameterized)?;
+        let replay_literal = pgbench_replay(&pg_bin, &crm_url, &scripts[kind].literal)?;
         eprintln!("bench: {kind} http");
         let (figures, rss) = load(&crm, &token, kind, &company, None).await?;
         rss_load = rss_load.max(rss);
@@ -416,6 +439,7 @@ async fn run() -> anyhow::Result<()> {
             http_over_replay: figures.throughput_per_s / replay.throughput_per_s,
             http_over_raw: figures.throughput_per_s / raw.throughput_per_s,
             replay,
+            replay_literal,
             http: figures,
         });
     }
@@ -612,9 +636,16 @@ async fn server_log(admin: &mut AsyncPgConnection) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// A statement as crm sent it: its SQL (with `$n` placeholders) and the values logged for them.
+#[derive(Debug, Clone, Default)]
+struct Captured {
+    sql: String,
+    params: Vec<(usize, String)>,
+}
+
 /// The statements of the request's transaction (the one whose tenant settings name `org`),
-/// with their parameters filled in, from the server log after `offset`.
-fn captured(log: &Path, offset: u64, org: &str) -> anyhow::Result<Vec<String>> {
+/// from the server log after `offset`.
+fn captured(log: &Path, offset: u64, org: &str) -> anyhow::Result<Vec<Captured>> {
     let mut file = std::fs::File::open(log)?;
     file.seek(SeekFrom::Start(offset))?;
     let lines: Vec<String> = std::io::BufReader::new(file)
@@ -624,7 +655,7 @@ fn captured(log: &Path, offset: u64, org: &str) -> anyhow::Result<Vec<String>> {
     // Statements by process id: `... [pid] LOG:  execute <name>: SQL` + `DETAIL:  Parameters:
     // ...`. A connection serves one request after another: the request is the unit from its
     // BEGIN to its COMMIT.
-    let mut units: Vec<(String, Vec<String>)> = Vec::new();
+    let mut units: Vec<(String, Vec<Captured>)> = Vec::new();
     let mut open: HashMap<String, usize> = HashMap::new();
     let mut last: Option<usize> = None;
     for line in &lines {
@@ -649,23 +680,26 @@ fn captured(log: &Path, offset: u64, org: &str) -> anyhow::Result<Vec<String>> {
                     units.len() - 1
                 }
             };
-            units[unit].1.push(sql);
+            units[unit].1.push(Captured {
+                sql,
+                params: Vec::new(),
+            });
             last = Some(unit);
         } else if let Some((_, params)) = line
             .split_once("DETAIL:  Parameters: ")
             .or_else(|| line.split_once("DETAIL:  parameters: "))
             && let Some(statement) = last.and_then(|u| units[u].1.last_mut())
         {
-            *statement = fill(statement, params);
+            statement.params = parse_params(params);
         }
     }
     units
         .into_iter()
         .map(|(_, statements)| statements)
         .find(|statements| {
-            statements
-                .iter()
-                .any(|s| s.contains("set_config") && s.contains(org))
+            statements.iter().any(|s| {
+                s.sql.contains("set_config") && s.params.iter().any(|(_, v)| v.contains(org))
+            })
         })
         .with_context(|| {
             format!(
@@ -680,8 +714,8 @@ fn captured(log: &Path, offset: u64, org: &str) -> anyhow::Result<Vec<String>> {
         })
 }
 
-/// `$1 = 'a', $2 = NULL` into the statement, highest number first (so $1 does not eat $10).
-fn fill(sql: &str, params: &str) -> String {
+/// `$1 = 'a', $2 = NULL` as (1, `'a'`), (2, `NULL`): each value as an SQL literal.
+fn parse_params(params: &str) -> Vec<(usize, String)> {
     let mut values: Vec<(usize, String)> = Vec::new();
     let mut rest = params;
     while let Some(start) = rest.find('$') {
@@ -717,78 +751,106 @@ fn fill(sql: &str, params: &str) -> String {
         };
         values.push((n, value));
     }
-    values.sort_by_key(|v| std::cmp::Reverse(v.0));
+    values
+}
+
+/// `sql` with each `$n` replaced by `value(n, literal)`, highest number first (so $1 does not
+/// eat $10).
+fn substitute(
+    sql: &str,
+    params: &[(usize, String)],
+    mut value: impl FnMut(&str) -> String,
+) -> String {
+    let mut sorted: Vec<&(usize, String)> = params.iter().collect();
+    sorted.sort_by_key(|v| std::cmp::Reverse(v.0));
     let mut out = sql.to_owned();
-    for (n, value) in values {
-        out = out.replace(&format!("${n}"), &value);
+    for (n, literal) in sorted {
+        out = out.replace(&format!("${n}"), &value(literal));
     }
     out
 }
 
-/// A pgbench script of the captured statements. The record read varies per transaction (the
-/// same ids as the HTTP side); the created rows get fresh ids.
-fn replay_script(kind: &str, statements: &[String], keep: &[String]) -> String {
+/// A pgbench script of the captured statements, with pgbench's `-D` variable definitions. The
+/// record read varies per transaction (the same ids as the HTTP side); the created rows get
+/// fresh ids (every uuid v7 but the tenant's).
+///
+/// `parameterized`: every other value is sent as a bind parameter (`:v1` ..., pgbench's
+/// prepared mode), as crm sends it, so PostgreSQL plans the statements as it does crm's;
+/// otherwise the values are written into the SQL as literals.
+fn replay_script(
+    kind: &str,
+    statements: &[Captured],
+    keep: &[String],
+    parameterized: bool,
+) -> (String, Vec<String>) {
     let mut script = String::new();
+    let mut defines = Vec::new();
     if kind == "read" {
         script.push_str(&format!(
             "\\set n random(0, {})\n",
             CONTACTS / (ORGS * COMPANIES_PER_ORG) - 1
         ));
     }
-    let read_id = contact_id(7 * ORGS * COMPANIES_PER_ORG).to_string();
+    let read_id = format!("'{}'", contact_id(7 * ORGS * COMPANIES_PER_ORG));
     let mut pipelined = false;
     for (i, statement) in statements.iter().enumerate() {
         // crm sends the tenant settings and the access check together (pipelined): so does the
         // replay.
-        if statement.starts_with("SELECT set_config(")
+        let starts = |s: &Captured, with: &str| s.sql.starts_with(with);
+        if starts(statement, "SELECT set_config(")
             && statements
                 .get(i + 1)
-                .is_some_and(|next| next.starts_with("SELECT can_access("))
+                .is_some_and(|next| starts(next, "SELECT can_access("))
         {
             script.push_str("\\startpipeline\n");
             pipelined = true;
         }
-        let mut s = statement.trim().to_owned();
-        if kind == "read" {
-            // The id of contact n*100, computed as `contact_id` does, in SQL.
-            s = s.replace(&format!("'{read_id}'"), CONTACT_ID_SQL);
-        }
-        if kind == "create" {
-            // Every uuid literal of a new row (the contact's, the event's) made afresh.
-            s = fresh_uuids(&s, keep);
-        }
-        script.push_str(&s);
+        let sql = substitute(&statement.sql, &statement.params, |literal| {
+            if kind == "read" && literal == read_id {
+                // The id of contact n*100, computed as `contact_id` does, in SQL.
+                CONTACT_ID_SQL.to_owned()
+            } else if kind == "create" && is_new_row_id(literal, keep) {
+                "gen_random_uuid()".to_owned()
+            } else if parameterized && literal != "NULL" {
+                let value = literal
+                    .strip_prefix('\'')
+                    .and_then(|v| v.strip_suffix('\''))
+                    .map_or_else(|| literal.to_owned(), |v| v.replace("''", "'"));
+                defines.push(format!("v{}={value}", defines.len() + 1));
+                format!(":v{}", defines.len())
+            } else {
+                literal.to_owned()
+            }
+        });
+        script.push_str(sql.trim());
         script.push_str(";\n");
-        if pipelined && statement.starts_with("SELECT can_access(") {
+        if pipelined && starts(statement, "SELECT can_access(") {
             script.push_str("\\endpipeline\n");
             pipelined = false;
         }
     }
-    script
+    (script, defines)
 }
 
-fn fresh_uuids(sql: &str, keep: &[String]) -> String {
-    // uuid v7 literals of the new rows (8-4-4-4-12 hex starting with a timestamp, '01...'),
-    // but the organization's and the user's.
-    let mut out = String::new();
-    let mut rest = sql;
-    while let Some(i) = rest.find("'01") {
-        let candidate = &rest[i + 1..];
-        if candidate.len() >= 36
-            && uuid::Uuid::parse_str(&candidate[..36]).is_ok_and(|u| u.get_version_num() == 7)
-            && candidate[36..].starts_with('\'')
-            && !keep.iter().any(|k| k == &candidate[..36])
-        {
-            out.push_str(&rest[..i]);
-            out.push_str("gen_random_uuid()");
-            rest = &candidate[37..];
-        } else {
-            out.push_str(&rest[..i + 1]);
-            rest = &rest[i + 1..];
-        }
-    }
-    out.push_str(rest);
-    out
+/// A quoted uuid v7 (a new row's id or an event's), but not the organization's or the user's.
+fn is_new_row_id(literal: &str, keep: &[String]) -> bool {
+    literal
+        .strip_prefix('\'')
+        .and_then(|v| v.strip_suffix('\''))
+        .is_some_and(|v| {
+            uuid::Uuid::parse_str(v).is_ok_and(|u| u.get_version_num() == 7)
+                && !keep.iter().any(|k| k == v)
+        })
+}
+
+/// pgbench running a replay script with its variable definitions.
+fn pgbench_replay(
+    bin: &Path,
+    url: &str,
+    (script, defines): &(String, Vec<String>),
+) -> anyhow::Result<Figures> {
+    let args: Vec<&str> = defines.iter().flat_map(|d| ["-D", d.as_str()]).collect();
+    pgbench_run(bin, url, &args, Some(script))
 }
 
 fn pgbench(bin: &Path, url: &str, args: &[&str]) -> anyhow::Result<String> {
@@ -1089,6 +1151,7 @@ fn print_table(
     );
     for k in kinds {
         let (replay, http) = (&k.replay.cpu_us_per_request, &k.http.cpu_us_per_request);
+        let literal = &k.replay_literal;
         println!(
             "  {:<18} replay {:>5.0} + {:>4.0} = {:>5.0}   http {:>5.0} + {:>4.0} + {:>5.0} = {:>5.0}",
             k.kind,
@@ -1099,6 +1162,13 @@ fn print_table(
             http.client,
             http.crm.unwrap_or_default(),
             http.postgres + http.client + http.crm.unwrap_or_default(),
+        );
+        println!(
+            "  {:<18} replay with the values as literals (planned once): {:.0}/s, {:.0} + {:.0} µs",
+            "",
+            literal.throughput_per_s,
+            literal.cpu_us_per_request.postgres,
+            literal.cpu_us_per_request.client,
         );
     }
     println!(
@@ -1122,25 +1192,37 @@ mod tests {
 
     #[test]
     fn logged_parameters_are_put_back_into_their_statement() {
+        let params = parse_params("$1 = 'it''s', $2 = NULL, $3 = '7', $10 = 'ten'");
         assert_eq!(
-            fill(
-                "SELECT $1, $2, $10 WHERE x = $3",
-                "$1 = 'it''s', $2 = NULL, $3 = '7', $10 = 'ten'"
-            ),
+            substitute("SELECT $1, $2, $10 WHERE x = $3", &params, str::to_owned),
             "SELECT 'it''s', NULL, 'ten' WHERE x = '7'"
         );
     }
 
     #[test]
-    fn new_row_ids_are_made_afresh_but_the_tenants_are_kept() {
+    fn a_replay_sends_values_as_parameters_makes_new_row_ids_afresh_and_keeps_the_tenants() {
         let org = "01a20b2a-ee82-71b3-b387-96dd4245fc25".to_owned();
-        let sql = format!(
-            "INSERT INTO t VALUES ('01a20b2b-0000-7000-8000-000000000001', '{org}', '10000009')"
-        );
+        let statement = Captured {
+            sql: "INSERT INTO t VALUES ($1, $2, $3, $4)".into(),
+            params: parse_params(&format!(
+                "$1 = '01a20b2b-0000-7000-8000-000000000001', $2 = '{org}', $3 = 'it''s', $4 = NULL"
+            )),
+        };
+        let keep = std::slice::from_ref(&org);
+        let (script, defines) =
+            replay_script("create", std::slice::from_ref(&statement), keep, true);
         assert_eq!(
-            fresh_uuids(&sql, std::slice::from_ref(&org)),
-            format!("INSERT INTO t VALUES (gen_random_uuid(), '{org}', '10000009')")
+            script,
+            "INSERT INTO t VALUES (gen_random_uuid(), :v2, :v1, NULL);\n"
         );
+        // Numbered as substituted: the highest placeholder first.
+        assert_eq!(defines, ["v1=it's".to_owned(), format!("v2={org}")]);
+        let (script, defines) = replay_script("create", &[statement], keep, false);
+        assert_eq!(
+            script,
+            format!("INSERT INTO t VALUES (gen_random_uuid(), '{org}', 'it''s', NULL);\n")
+        );
+        assert!(defines.is_empty());
     }
 
     #[test]
