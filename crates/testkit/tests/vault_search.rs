@@ -898,8 +898,6 @@ async fn a_model_change_re_embeds_every_document_in_the_new_space() {
 
 #[tokio::test]
 async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
-    use tekup_proto::renos::v1::{ConversationRecorded, EmailThreadUpdated, Message};
-
     let world = World::new(&[("APP__SEARCH__SIMILAR_MIN_SCORE", "0.5")]).await;
     let renos = spawn_app_on::<renos::Renos>(Arc::clone(&world.db), &[])
         .await
@@ -909,7 +907,6 @@ async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
         .await
         .unwrap();
     let org = world.org("Rendetalje ApS").await;
-    let org_id: Uuid = org.parse().unwrap();
     let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
     let (status, body) = world
         .call(
@@ -938,29 +935,7 @@ async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
             days_ago(15),
         ),
     ] {
-        let conversation = ConversationRecorded {
-            conversation_id: id.into(),
-            org_id: org.clone(),
-            cvr: CVR_A.into(),
-            channel: "wotnot".into(),
-            customer_email: String::new(),
-            title: title.into(),
-            messages: vec![Message {
-                author: "customer".into(),
-                text: text.into(),
-                sent_at: at,
-            }],
-        };
-        publish_from(
-            &world.db,
-            Service::Renos,
-            "conversation",
-            org_id,
-            CVR_A,
-            id,
-            &conversation,
-        )
-        .await;
+        conversation(&world.db, &org, id, title, text, at).await;
     }
     wait_until(
         "the earlier items indexed",
@@ -975,26 +950,13 @@ async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
         },
     )
     .await;
-    let thread = EmailThreadUpdated {
-        thread_id: "t-new".into(),
-        org_id: org.clone(),
-        cvr: CVR_A.into(),
-        subject: "Klage over vinduerne".into(),
-        customer_email: String::new(),
-        messages: vec![Message {
-            author: "kunde@kunde.dk".into(),
-            text: "Again there are streaks on the shop windows after you cleaned them.".into(),
-            sent_at: days_ago(1),
-        }],
-    };
-    publish_from(
+    thread(
         &world.db,
-        Service::Renos,
-        "email_thread",
-        org_id,
-        CVR_A,
+        &org,
         "t-new",
-        &thread,
+        "Klage over vinduerne",
+        "Again there are streaks on the shop windows after you cleaned them.",
+        days_ago(1),
     )
     .await;
 
@@ -1027,26 +989,13 @@ async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
 
     // Indexed in the wrong order: a recent thread first, then an older conversation like it.
     // The older one's indexing finds the thread and announces the thread's likeness again.
-    let late = EmailThreadUpdated {
-        thread_id: "t-late".into(),
-        org_id: org.clone(),
-        cvr: CVR_A.into(),
-        subject: "Gulvet i køkkenet".into(),
-        customer_email: String::new(),
-        messages: vec![Message {
-            author: "kunde@kunde.dk".into(),
-            text: "The kitchen floor was not mopped at all during the last cleaning.".into(),
-            sent_at: days_ago(0),
-        }],
-    };
-    publish_from(
+    thread(
         &world.db,
-        Service::Renos,
-        "email_thread",
-        org_id,
-        CVR_A,
+        &org,
         "t-late",
-        &late,
+        "Gulvet i køkkenet",
+        "The kitchen floor was not mopped at all during the last cleaning.",
+        days_ago(0),
     )
     .await;
     wait_until(
@@ -1063,27 +1012,13 @@ async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
         },
     )
     .await;
-    let early = ConversationRecorded {
-        conversation_id: "c-early".into(),
-        org_id: org.clone(),
-        cvr: CVR_A.into(),
-        channel: "wotnot".into(),
-        customer_email: String::new(),
-        title: "Køkkengulv".into(),
-        messages: vec![Message {
-            author: "customer".into(),
-            text: "Nobody mopped the kitchen floor during the cleaning visit.".into(),
-            sent_at: days_ago(10),
-        }],
-    };
-    publish_from(
+    conversation(
         &world.db,
-        Service::Renos,
-        "conversation",
-        org_id,
-        CVR_A,
+        &org,
         "c-early",
-        &early,
+        "Køkkengulv",
+        "Nobody mopped the kitchen floor during the cleaning visit.",
+        days_ago(10),
     )
     .await;
     wait_until(
@@ -1101,4 +1036,61 @@ async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
     )
     .await;
     drop((renos, crm));
+}
+
+/// renos announcing a chatbot conversation of company A with one message from the customer.
+async fn conversation(db: &TestDb, org: &str, id: &str, title: &str, text: &str, at: String) {
+    use tekup_proto::renos::v1::{ConversationRecorded, Message};
+    let conversation = ConversationRecorded {
+        conversation_id: id.into(),
+        org_id: org.into(),
+        cvr: CVR_A.into(),
+        channel: "wotnot".into(),
+        customer_email: String::new(),
+        title: title.into(),
+        messages: vec![Message {
+            author: "customer".into(),
+            text: text.into(),
+            sent_at: at,
+        }],
+    };
+    let org_id = org.parse().unwrap();
+    publish_from(
+        db,
+        Service::Renos,
+        "conversation",
+        org_id,
+        CVR_A,
+        id,
+        &conversation,
+    )
+    .await;
+}
+
+/// renos announcing an e-mail thread of company A with one message from the customer.
+async fn thread(db: &TestDb, org: &str, id: &str, subject: &str, text: &str, at: String) {
+    use tekup_proto::renos::v1::{EmailThreadUpdated, Message};
+    let thread = EmailThreadUpdated {
+        thread_id: id.into(),
+        org_id: org.into(),
+        cvr: CVR_A.into(),
+        subject: subject.into(),
+        customer_email: String::new(),
+        messages: vec![Message {
+            author: "kunde@kunde.dk".into(),
+            text: text.into(),
+            sent_at: at,
+        }],
+    };
+    let org_id = org.parse().unwrap();
+    publish_from(
+        db,
+        Service::Renos,
+        "email_thread",
+        org_id,
+        CVR_A,
+        id,
+        &thread,
+    )
+    .await;
 }
