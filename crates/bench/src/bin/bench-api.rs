@@ -278,6 +278,8 @@ struct Record {
     kinds: Vec<Kind>,
     read_at_half_peak: Figures,
     rss_idle_mib: HashMap<String, f64>,
+    /// PostgreSQL's CPU with the services idle, µs per second.
+    postgres_idle_us_per_s: f64,
     rss_crm_under_load_mib: f64,
     replay_scripts: HashMap<String, Scripts>,
     console_page: PageFigures,
@@ -405,6 +407,13 @@ async fn run() -> anyhow::Result<()> {
         others.push(start(&db, service, &extra).await?);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // What PostgreSQL spends with no request at all: the six services' background work
+    // (relays, consumers, pollers). It is in every per-request share below, the larger the
+    // slower the run.
+    let idle_before = (postgres_ticks(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let postgres_idle_us_per_s = postgres_ticks().saturating_sub(idle_before.0) as f64 * 10_000.0
+        / idle_before.1.elapsed().as_secs_f64();
     let mut rss_idle = HashMap::new();
     for running in others.iter().chain([&shared, &crm]) {
         rss_idle.insert(running.service.name().to_owned(), running.rss_mib());
@@ -452,6 +461,9 @@ async fn run() -> anyhow::Result<()> {
 
     print_table(&raw, &kinds, &read_at_half_peak, &rss_idle, rss_load);
     println!(
+        "PostgreSQL with every service idle: {postgres_idle_us_per_s:.0} µs of CPU per second"
+    );
+    println!(
         "\nconsole company page (first {} of {TIMELINE_ITEMS} timeline items, {} KiB of HTML), \
          {} requests one at a time: p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
         console_page.items_on_page,
@@ -471,6 +483,7 @@ async fn run() -> anyhow::Result<()> {
             kinds,
             read_at_half_peak,
             rss_idle_mib: rss_idle,
+            postgres_idle_us_per_s,
             rss_crm_under_load_mib: rss_load,
             replay_scripts: scripts,
             console_page,
