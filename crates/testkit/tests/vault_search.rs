@@ -937,17 +937,11 @@ async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
     ] {
         conversation(&world.db, &org, id, title, text, at).await;
     }
-    wait_until(
+    until_count(
+        &world.db,
         "the earlier items indexed",
-        Duration::from_secs(60),
-        async || {
-            admin_count(
-                &world.db,
-                "SELECT count(*) AS n FROM vault.documents WHERE indexed_version = 1",
-            )
-            .await
-                == 2
-        },
+        "SELECT count(*) AS n FROM vault.documents WHERE indexed_version = 1",
+        2,
     )
     .await;
     thread(
@@ -998,18 +992,12 @@ async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
         days_ago(0),
     )
     .await;
-    wait_until(
+    until_count(
+        &world.db,
         "the recent thread indexed",
-        Duration::from_secs(60),
-        async || {
-            admin_count(
-                &world.db,
-                "SELECT count(*) AS n FROM vault.documents WHERE name = 'Gulvet i køkkenet' \
+        "SELECT count(*) AS n FROM vault.documents WHERE name = 'Gulvet i køkkenet' \
              AND indexed_version = 1",
-            )
-            .await
-                == 1
-        },
+        1,
     )
     .await;
     conversation(
@@ -1021,18 +1009,12 @@ async fn a_new_case_like_an_earlier_one_becomes_a_next_step_in_crm() {
         days_ago(10),
     )
     .await;
-    wait_until(
+    until_count(
+        &world.db,
         "the recent thread like the older conversation, in crm",
-        Duration::from_secs(60),
-        async || {
-            admin_count(
-                &world.db,
-                "SELECT count(*) AS n FROM crm.similar_items WHERE name = 'Gulvet i køkkenet' \
+        "SELECT count(*) AS n FROM crm.similar_items WHERE name = 'Gulvet i køkkenet' \
                  AND similar_name = 'Køkkengulv'",
-            )
-            .await
-                == 1
-        },
+        1,
     )
     .await;
     drop((renos, crm));
@@ -1092,5 +1074,13 @@ async fn thread(db: &TestDb, org: &str, id: &str, subject: &str, text: &str, at:
         id,
         &thread,
     )
+    .await;
+}
+
+/// Waits (up to a minute) until `sql`, a `count(*) AS n` run as the administrator, says `n`.
+async fn until_count(db: &TestDb, what: &str, sql: &str, n: i64) {
+    wait_until(what, Duration::from_secs(60), async || {
+        admin_count(db, sql).await == n
+    })
     .await;
 }
