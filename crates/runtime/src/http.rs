@@ -300,3 +300,26 @@ pub fn media_type(req: &actix_web::HttpRequest) -> String {
         .map(|value| value.trim().to_ascii_lowercase())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_worker_gets_a_pool_of_its_own_sharing_the_pool_size() {
+        let config = tekup_db::DatabaseConfig {
+            url: "postgres://tekup_crm:secret@127.0.0.1:1/tekup".into(),
+            pool_size: 16,
+            ..Default::default()
+        };
+        let pools = WorkerPools::new(&config, Service::Crm, 3).unwrap();
+        let handed: Vec<web::Data<Pool>> = (0..4).map(|_| pools.next()).collect();
+        // 16 over 3 workers: 6 each, rounded up so that none is left short.
+        assert!(handed.iter().all(|p| p.status().max_size == 6));
+        let same =
+            |a: usize, b: usize| std::ptr::eq::<Pool>(handed[a].get_ref(), handed[b].get_ref());
+        assert!(!same(0, 1) && !same(1, 2) && !same(0, 2));
+        // A restarted fourth worker takes the first pool again rather than a new one.
+        assert!(same(0, 3));
+    }
+}
