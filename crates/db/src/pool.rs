@@ -27,8 +27,8 @@ pub struct DatabaseConfig {
     /// `postgres://role:password@host:port/database`; the role is the service's own.
     #[serde(serialize_with = "crate::redact::secret")]
     pub url: SecretString,
-    /// Most connections the HTTP workers open together (split evenly between them, each worker
-    /// keeping its own: see [`pool_sized`]).
+    /// Most connections the HTTP workers open together, split evenly between them: each worker
+    /// keeps a pool of its own ([`pool_sized`]).
     pub pool_size: usize,
     /// Most connections the background work opens: the outbox relay, the event consumers,
     /// the readiness probe.

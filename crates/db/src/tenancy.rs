@@ -45,26 +45,6 @@ pub enum Context {
     System,
 }
 
-/// Sets the tenant context for the rest of the current transaction. Call it first in the
-/// transaction (outside one it would last a single statement, leaving the queries after it
-/// without access).
-pub async fn enter(
-    conn: &mut AsyncPgConnection,
-    context: &Context,
-) -> Result<(), diesel::result::Error> {
-    send_settings(conn, context).await
-}
-
-/// The access the current tenant has to company `cvr` of `org_id`, as this schema's Row Level
-/// Security sees it (`can_access`): `None` when the company is out of reach altogether.
-pub async fn access_level(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-    cvr: &str,
-) -> Result<Option<tekup_types::AccessLevel>, diesel::result::Error> {
-    ask_access(conn, org_id, cvr).await
-}
-
 /// [`enter`], then [`access_level`], in one round trip: both statements go out together
 /// (pipelined) and PostgreSQL runs them in that order, so the check sees the settings. Most
 /// requests start this way, and a round trip costs more than either statement.
@@ -79,14 +59,17 @@ pub async fn enter_with_access(
     // the settings always go out first.
     let (mut first, mut second) = (&*conn, &*conn);
     let ((), level) = futures_util::future::try_join(
-        send_settings(&mut first, context),
-        ask_access(&mut second, org_id, cvr),
+        enter(&mut first, context),
+        access_level(&mut second, org_id, cvr),
     )
     .await?;
     Ok(level)
 }
 
-async fn send_settings<C>(conn: &mut C, context: &Context) -> Result<(), diesel::result::Error>
+/// Sets the tenant context for the rest of the current transaction. Call it first in the
+/// transaction (outside one it would last a single statement, leaving the queries after it
+/// without access).
+pub async fn enter<C>(conn: &mut C, context: &Context) -> Result<(), diesel::result::Error>
 where
     C: diesel_async::AsyncConnectionCore<Backend = diesel::pg::Pg>,
 {
@@ -114,7 +97,9 @@ where
     Ok(())
 }
 
-async fn ask_access<C>(
+/// The access the current tenant has to company `cvr` of `org_id`, as this schema's Row Level
+/// Security sees it (`can_access`): `None` when the company is out of reach altogether.
+pub async fn access_level<C>(
     conn: &mut C,
     org_id: Uuid,
     cvr: &str,

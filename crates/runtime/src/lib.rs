@@ -89,19 +89,29 @@ pub mod __private {
 macro_rules! in_context {
     ($pool:expr, $context:expr, |$conn:ident| $body:expr) => {{
         let context = $context;
+        $crate::__in_transaction!($pool, |$conn| {
+            $crate::__private::tekup_db::tenancy::enter($conn, &context).await?;
+            $body
+        })
+    }};
+}
+
+/// The skeleton of [`in_context!`] and [`in_company!`]: a pooled connection, one transaction,
+/// [`Problem`]s as errors.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __in_transaction {
+    ($pool:expr, |$conn:ident| $body:expr) => {
         match $crate::http::checkout($pool).await {
             Err(problem) => Err(problem),
             Ok(mut pooled) => $crate::__private::diesel_async::AsyncConnection::transaction::<
                 _,
                 $crate::Problem,
                 _,
-            >(&mut *pooled, async |$conn| {
-                $crate::__private::tekup_db::tenancy::enter($conn, &context).await?;
-                $body
-            })
+            >(&mut *pooled, async |$conn| $body)
             .await,
         }
-    }};
+    };
 }
 
 /// [`in_context!`] for a request about one company: runs the block in one transaction with the
@@ -120,20 +130,12 @@ macro_rules! in_company {
     ($pool:expr, $principal:expr, $cvr:expr, $needed:expr, |$conn:ident, $level:ident| $body:expr) => {{
         let principal: &$crate::__private::tekup_auth::Principal = $principal;
         let cvr: &$crate::__private::tekup_types::Cvr = $cvr;
-        match $crate::http::checkout($pool).await {
-            Err(problem) => Err(problem),
-            Ok(mut pooled) => $crate::__private::diesel_async::AsyncConnection::transaction::<
-                _,
-                $crate::Problem,
-                _,
-            >(&mut *pooled, async |$conn| {
-                let $level =
-                    $crate::__private::tekup_auth::enter_company($conn, principal, cvr, $needed)
-                        .await?;
-                $body
-            })
-            .await,
-        }
+        $crate::__in_transaction!($pool, |$conn| {
+            let $level =
+                $crate::__private::tekup_auth::enter_company($conn, principal, cvr, $needed)
+                    .await?;
+            $body
+        })
     }};
     ($pool:expr, $principal:expr, $cvr:expr, $needed:expr, |$conn:ident| $body:expr) => {
         $crate::in_company!($pool, $principal, $cvr, $needed, |$conn, _level| $body)
