@@ -7,6 +7,7 @@
 //! database that goes away turns into errors the HTTP layer can answer with 503, never into
 //! stuck workers.
 
+pub mod limit;
 pub mod migrate;
 pub mod pool;
 pub mod provision;

@@ -2,6 +2,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tekup_db::limit::LimitedDsl;
 use uuid::Uuid;
 
 use crate::schema::{activities, tasks};
@@ -87,7 +88,6 @@ pub async fn list(
         .filter(activities::org_id.eq(org_id).and(activities::cvr.eq(cvr)))
         .select(Activity::as_select())
         .order((activities::occurred_at.desc(), activities::id.desc()))
-        .limit(limit)
         .into_boxed();
     if let Some(kind) = kind {
         query = query.filter(activities::kind.eq(kind.to_owned()));
@@ -99,7 +99,7 @@ pub async fn list(
                 .or(activities::occurred_at.eq(at).and(activities::id.lt(id))),
         );
     }
-    query.load(conn).await
+    query.limited(limit).load(conn).await
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -186,10 +186,9 @@ pub async fn tasks(
         .filter(tasks::org_id.eq(org_id).and(tasks::cvr.eq(cvr)))
         .select(Task::as_select())
         .order((tasks::due_date.asc().nulls_last(), tasks::id))
-        .limit(limit)
         .into_boxed();
     if let Some(status) = status {
         query = query.filter(tasks::status.eq(status.to_owned()));
     }
-    query.load(conn).await
+    query.limited(limit).load(conn).await
 }

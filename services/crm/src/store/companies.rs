@@ -3,6 +3,7 @@ use diesel::prelude::*;
 use diesel::result::Error;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tekup_db::limit::LimitedDsl;
 use tekup_events::kafka::topic;
 use tekup_events::outbox::{self, Outgoing};
 use tekup_proto::crm::v1::CompanyRecorded;
@@ -91,11 +92,11 @@ pub async fn upsert(
     Ok((company, created))
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, org_id: Uuid, cvr: &str) -> Result<Company, Error> {
+pub async fn find(conn: &AsyncPgConnection, org_id: Uuid, cvr: &str) -> Result<Company, Error> {
     companies::table
         .filter(companies::org_id.eq(org_id).and(companies::cvr.eq(cvr)))
         .select(Company::as_select())
-        .get_result(conn)
+        .get_result(&mut { conn })
         .await
 }
 
@@ -108,12 +109,11 @@ pub async fn list(
     let mut query = companies::table
         .select(Company::as_select())
         .order(companies::cvr)
-        .limit(limit)
         .into_boxed();
     if let Some(after) = after {
         query = query.filter(companies::cvr.gt(after.to_owned()));
     }
-    query.load(conn).await
+    query.limited(limit).load(conn).await
 }
 
 /// Deletes a company's CRM record and everything under it; `NotFound` when there is none.

@@ -2,6 +2,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tekup_db::limit::LimitedDsl;
 use tekup_events::kafka::topic;
 use tekup_events::outbox::{self, Outgoing};
 use tekup_proto::crm::v1::DealChanged;
@@ -221,7 +222,6 @@ pub async fn list(
         .filter(deals::org_id.eq(org_id).and(deals::cvr.eq(cvr)))
         .select(Deal::as_select())
         .order(deals::id)
-        .limit(limit)
         .into_boxed();
     if let Some(stage) = stage {
         query = query.filter(deals::stage.eq(stage.to_owned()));
@@ -229,7 +229,7 @@ pub async fn list(
     if let Some(after) = after {
         query = query.filter(deals::id.gt(after));
     }
-    query.load(conn).await
+    query.limited(limit).load(conn).await
 }
 
 /// A deal on the organization's board, with its company and what the caller may do to it.

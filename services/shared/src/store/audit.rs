@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
+use tekup_db::limit::LimitedDsl;
 use tekup_events::Event;
 use uuid::Uuid;
 
@@ -68,7 +69,6 @@ pub async fn query(conn: &mut AsyncPgConnection, filter: Filter) -> Result<Vec<A
     let mut query = audit_logs::table
         .select(AuditEntry::as_select())
         .order((audit_logs::occurred_at.desc(), audit_logs::id.desc()))
-        .limit(filter.limit)
         .into_boxed();
     if let Some(actor) = filter.actor_id {
         query = query.filter(audit_logs::actor_id.eq(actor));
@@ -92,7 +92,7 @@ pub async fn query(conn: &mut AsyncPgConnection, filter: Filter) -> Result<Vec<A
                 .or(audit_logs::occurred_at.eq(at).and(audit_logs::id.lt(id))),
         );
     }
-    query.load(conn).await
+    query.limited(filter.limit).load(conn).await
 }
 
 /// Makes the monthly log partitions from this month on, `months` ahead (idempotent).
@@ -149,7 +149,6 @@ pub async fn system_entries(
     let mut query = system_logs::table
         .select(SystemEntry::as_select())
         .order((system_logs::timestamp.desc(), system_logs::id.desc()))
-        .limit(limit)
         .into_boxed();
     if let Some(severity) = severity {
         query = query.filter(system_logs::severity.eq(severity.to_owned()));
@@ -161,5 +160,5 @@ pub async fn system_entries(
                 .or(system_logs::timestamp.eq(at).and(system_logs::id.lt(id))),
         );
     }
-    query.load(conn).await
+    query.limited(limit).load(conn).await
 }

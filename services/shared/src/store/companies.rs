@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tekup_db::limit::LimitedDsl;
 use tekup_proto::shared::v1::{AccessGranted, AccessRevoked, CompanyChanged, CompanyRegistered};
 use tekup_types::AccessLevel;
 use uuid::Uuid;
@@ -133,12 +134,11 @@ pub async fn list(
     let mut query = companies::table
         .select(Company::as_select())
         .order(companies::cvr)
-        .limit(limit)
         .into_boxed();
     if let Some(after) = after {
         query = query.filter(companies::cvr.gt(after.to_owned()));
     }
-    query.load(conn).await
+    query.limited(limit).load(conn).await
 }
 
 /// Grants `level` (or changes the level of an existing grant) and announces it.

@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tekup_db::limit::LimitedDsl;
 use tekup_proto::shared::v1::{OrganizationCreated, OrganizationRenamed};
 use uuid::Uuid;
 
@@ -83,10 +84,9 @@ pub async fn list(
     let mut query = organizations::table
         .select(Organization::as_select())
         .order(organizations::id)
-        .limit(limit)
         .into_boxed();
     if let Some(after) = after {
         query = query.filter(organizations::id.gt(after));
     }
-    query.load(conn).await
+    query.limited(limit).load(conn).await
 }

@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tekup_db::limit::LimitedDsl;
 use tekup_proto::shared::v1::{UserCreated, UserUpdated};
 use uuid::Uuid;
 
@@ -91,12 +92,11 @@ pub async fn list(
     let mut query = users::table
         .select(User::as_select())
         .order(users::id)
-        .limit(limit)
         .into_boxed();
     if let Some(after) = after {
         query = query.filter(users::id.gt(after));
     }
-    query.load(conn).await
+    query.limited(limit).load(conn).await
 }
 
 #[derive(Default)]
