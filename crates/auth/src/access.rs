@@ -16,29 +16,14 @@ pub async fn require_access(
     needed: AccessLevel,
 ) -> Result<AccessLevel, Problem> {
     let level = tekup_db::tenancy::access_level(conn, principal.org_id, cvr.as_str()).await?;
-    decide(level, cvr, needed)
+    require_level(level, cvr, needed)
 }
 
-/// Enters the principal's tenant context and requires `needed` on company `cvr`, as
-/// [`require_access`] does, in one round trip ([`tekup_db::tenancy::enter_with_access`]).
-/// Call it first in the transaction, in place of entering the context.
-pub async fn enter_company(
-    conn: &mut AsyncPgConnection,
-    principal: &Principal,
-    cvr: &Cvr,
-    needed: AccessLevel,
-) -> Result<AccessLevel, Problem> {
-    let level = tekup_db::tenancy::enter_with_access(
-        conn,
-        &principal.context(),
-        principal.org_id,
-        cvr.as_str(),
-    )
-    .await?;
-    decide(level, cvr, needed)
-}
-
-fn decide(
+/// What [`require_access`] answers for the `level` the principal has on company `cvr`: the
+/// level, a 404 when the company is out of reach (`None`), or a 403 below `needed`. For
+/// callers that fetched the level themselves, e.g. pipelined with the tenant settings
+/// ([`tekup_db::tenancy::enter_with_access`]).
+pub fn require_level(
     level: Option<AccessLevel>,
     cvr: &Cvr,
     needed: AccessLevel,

@@ -78,7 +78,8 @@ pub mod __private {
 
 /// Runs a block in one transaction on a pooled connection, with the tenant context entered
 /// first, so Row Level Security applies to every statement of it. Errors (and the `?` inside)
-/// are [`Problem`]s; any error rolls the whole transaction back.
+/// are [`Problem`]s; any error rolls the whole transaction back. The settings go to the
+/// database with the `BEGIN`, in one round trip ([`tekup_db::tenancy::transaction`]).
 ///
 /// ```ignore
 /// let company = in_context!(&pool, principal.context(), |conn| {
@@ -89,36 +90,43 @@ pub mod __private {
 macro_rules! in_context {
     ($pool:expr, $context:expr, |$conn:ident| $body:expr) => {{
         let context = $context;
-        $crate::__in_transaction!($pool, |$conn| {
-            $crate::__private::tekup_db::tenancy::enter($conn, &context).await?;
-            $body
-        })
+        $crate::__in_transaction!(
+            $pool,
+            async |conn| {
+                let mut conn = conn;
+                $crate::__private::tekup_db::tenancy::enter(&mut conn, &context).await
+            },
+            |$conn, _entered| $body
+        )
     }};
 }
 
-/// The skeleton of [`in_context!`] and [`in_company!`]: a pooled connection, one transaction,
-/// [`Problem`]s as errors.
+/// The skeleton of [`in_context!`] and [`in_company!`]: a pooled connection, one transaction
+/// opened together with `opening`'s statements, [`Problem`]s as errors.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __in_transaction {
-    ($pool:expr, |$conn:ident| $body:expr) => {
+    ($pool:expr, $opening:expr, |$conn:ident, $opened:ident| $body:expr) => {
         match $crate::http::checkout($pool).await {
             Err(problem) => Err(problem),
-            Ok(mut pooled) => $crate::__private::diesel_async::AsyncConnection::transaction::<
-                _,
-                $crate::Problem,
-                _,
-            >(&mut *pooled, async |$conn| $body)
-            .await,
+            Ok(mut pooled) => {
+                $crate::__private::tekup_db::tenancy::transaction::<_, _, $crate::Problem, _, _>(
+                    &mut *pooled,
+                    $opening,
+                    async |$conn, $opened| $body,
+                )
+                .await
+            }
         }
     };
 }
 
 /// [`in_context!`] for a request about one company: runs the block in one transaction with the
 /// principal's tenant context entered and `needed` access to company `cvr` required first (404
-/// out of reach, 403 below the level: [`tekup_auth::require_access`]). Both go to the database
-/// in one round trip ([`tekup_auth::enter_company`]). `|conn, level|` also binds the access
-/// level the principal has.
+/// out of reach, 403 below the level: [`tekup_auth::require_level`]). `BEGIN`, the settings and
+/// the access check go to the database in one round trip
+/// ([`tekup_db::tenancy::enter_with_access`]). `|conn, level|` also binds the access level the
+/// principal has.
 ///
 /// ```ignore
 /// let contact = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
@@ -130,16 +138,75 @@ macro_rules! in_company {
     ($pool:expr, $principal:expr, $cvr:expr, $needed:expr, |$conn:ident, $level:ident| $body:expr) => {{
         let principal: &$crate::__private::tekup_auth::Principal = $principal;
         let cvr: &$crate::__private::tekup_types::Cvr = $cvr;
-        $crate::__in_transaction!($pool, |$conn| {
-            let $level =
-                $crate::__private::tekup_auth::enter_company($conn, principal, cvr, $needed)
-                    .await?;
-            $body
-        })
+        let context = principal.context();
+        $crate::__in_transaction!(
+            $pool,
+            async |conn| {
+                $crate::__private::tekup_db::tenancy::enter_with_access(
+                    conn,
+                    &context,
+                    principal.org_id,
+                    cvr.as_str(),
+                )
+                .await
+            },
+            |$conn, level| {
+                let $level = $crate::__private::tekup_auth::require_level(level, cvr, $needed)?;
+                $body
+            }
+        )
     }};
     ($pool:expr, $principal:expr, $cvr:expr, $needed:expr, |$conn:ident| $body:expr) => {
         $crate::in_company!($pool, $principal, $cvr, $needed, |$conn, _level| $body)
     };
+}
+
+/// [`in_company!`] for a read whose statements need no answer from each other: `BEGIN`, the
+/// tenant settings, the access check, the block's statements and `COMMIT` go to the database
+/// in one round trip ([`tekup_db::tenancy::read`]). The access check still decides first:
+/// what was read is only returned at `needed` access, else the same 404 or 403.
+///
+/// `conn` is a shared `&AsyncPgConnection`. The block must send all its statements at once
+/// (one query, or several joined); a statement sent after another's answer would run after the
+/// `COMMIT` and find nothing. Anything else goes through [`in_company!`].
+///
+/// ```ignore
+/// let contact = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+///     Ok(store::contacts::find(conn, principal.org_id, cvr.as_str(), id).await?)
+/// })?;
+/// ```
+#[macro_export]
+macro_rules! read_in_company {
+    ($pool:expr, $principal:expr, $cvr:expr, $needed:expr, |$conn:ident| $reads:expr) => {{
+        let principal: &$crate::__private::tekup_auth::Principal = $principal;
+        let cvr: &$crate::__private::tekup_types::Cvr = $cvr;
+        let context = principal.context();
+        match $crate::http::checkout($pool).await {
+            Err(problem) => Err(problem),
+            Ok(mut pooled) => {
+                match $crate::__private::tekup_db::tenancy::read::<_, _, $crate::Problem, _, _>(
+                    &mut *pooled,
+                    async |conn| {
+                        $crate::__private::tekup_db::tenancy::enter_with_access(
+                            conn,
+                            &context,
+                            principal.org_id,
+                            cvr.as_str(),
+                        )
+                        .await
+                    },
+                    async |$conn| $reads,
+                )
+                .await
+                {
+                    Err(problem) => Err(problem),
+                    Ok((level, read)) => {
+                        $crate::__private::tekup_auth::require_level(level, cvr, $needed).and(read)
+                    }
+                }
+            }
+        }
+    }};
 }
 
 /// What a service's [`ServiceApp::state`] can build from.

@@ -137,16 +137,15 @@ where
 
 /// Contacts and deals hang off a company's CRM record: without one there are none.
 pub async fn company_exists(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &diesel_async::AsyncPgConnection,
     org_id: uuid::Uuid,
     cvr: &Cvr,
 ) -> Result<(), Problem> {
-    crate::store::companies::find(conn, org_id, cvr.as_str())
-        .await
-        .map(|_| ())
-        .map_err(|_| {
-            Problem::not_found(format!(
-                "No CRM record for {cvr}: create it with PUT /v1/companies/{cvr} first."
-            ))
-        })
+    match crate::store::companies::find(conn, org_id, cvr.as_str()).await {
+        Ok(_) => Ok(()),
+        Err(diesel::result::Error::NotFound) => Err(Problem::not_found(format!(
+            "No CRM record for {cvr}: create it with PUT /v1/companies/{cvr} first."
+        ))),
+        Err(error) => Err(error.into()),
+    }
 }

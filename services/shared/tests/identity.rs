@@ -749,9 +749,10 @@ async fn tenant_settings_end_with_their_transaction() {
         },
         Context::System,
     ] {
-        diesel_async::AsyncConnection::transaction::<_, diesel::result::Error, _>(
-            &mut *conn,
-            async |conn| enter(conn, &context).await,
+        tekup_db::tenancy::transaction::<_, _, diesel::result::Error, _, _>(
+            &mut conn,
+            async |conn| enter(&mut { conn }, &context).await,
+            async |_, ()| Ok(()),
         )
         .await
         .unwrap();
@@ -776,13 +777,15 @@ async fn tenant_settings_end_with_their_transaction() {
     }
 }
 
-/// The access check goes to PostgreSQL together with the tenant settings it reads
-/// (`enter_with_access`, pipelined). It must run after them: on a fresh connection, where both
-/// statements are prepared first, as on one that has them prepared. crm's `can_access`: an
+/// The access check goes to PostgreSQL together with the `BEGIN` and the tenant settings it
+/// reads (`enter_with_access` opening a `transaction`, pipelined). It must run after them, and
+/// inside the transaction, or the transaction-local settings are gone before it runs: on a
+/// fresh connection, where the statements are prepared first, as on one that has them
+/// prepared. crm's `can_access`: an
 /// administrator reaches every company of their organization, anyone else only granted ones.
 #[tokio::test]
 async fn the_access_check_sent_with_the_tenant_settings_sees_them() {
-    use tekup_db::tenancy::{Context, enter_with_access};
+    use tekup_db::tenancy::{Context, enter_with_access, transaction};
     use tekup_types::{AccessLevel, Role};
     let db = TestDb::new().await.unwrap();
     let pool = db.pool(Service::Crm).unwrap();
@@ -799,14 +802,203 @@ async fn the_access_check_sent_with_the_tenant_settings_sees_them() {
             user_id: Uuid::now_v7(),
             role,
         };
-        let level = diesel_async::AsyncConnection::transaction::<_, diesel::result::Error, _>(
-            &mut *conn,
+        let level = transaction::<_, _, diesel::result::Error, _, _>(
+            &mut conn,
             async |conn| enter_with_access(conn, &context, asked, "13585628").await,
+            async |_, level| Ok(level),
         )
         .await
         .unwrap();
         assert_eq!(level, expected, "{role:?} of {org} asking about {asked}");
     }
+}
+
+/// A transaction opened together with its first statements ends as a whole: an error in the
+/// opening or in the body rolls back what ran before it (here a session setting, which
+/// PostgreSQL reverts with the transaction), and the connection serves the next transaction.
+/// A request dropped while its opening is under way leaves no half-open transaction behind:
+/// the pool replaces that connection.
+#[tokio::test]
+async fn a_transaction_opened_with_its_first_statements_ends_whole() {
+    use diesel::sql_types::Text;
+    use tekup_db::tenancy::transaction;
+    #[derive(QueryableByName)]
+    struct Probe {
+        #[diesel(sql_type = Text)]
+        probe: String,
+    }
+    async fn probe(conn: &mut diesel_async::AsyncPgConnection) -> String {
+        diesel::sql_query("SELECT current_setting('app.probe', true) AS probe")
+            .get_result::<Probe>(conn)
+            .await
+            .map(|p| p.probe)
+            .unwrap_or_default()
+    }
+    async fn set_probe<C>(conn: &mut C, value: &str) -> diesel::QueryResult<()>
+    where
+        C: diesel_async::AsyncConnectionCore<Backend = diesel::pg::Pg>,
+    {
+        diesel::sql_query("SELECT set_config('app.probe', $1, false)")
+            .bind::<Text, _>(value)
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+    let db = TestDb::new().await.unwrap();
+    let pool = db.pool(Service::Shared).unwrap();
+    let mut conn = pool.get().await.unwrap();
+
+    // An opening that fails after its first statement: the setting is rolled back.
+    let failed = transaction::<_, _, diesel::result::Error, _, _>(
+        &mut conn,
+        async |conn| {
+            set_probe(&mut { conn }, "opening").await?;
+            diesel::sql_query("SELECT 1 / 0")
+                .execute(&mut { conn })
+                .await
+        },
+        async |_, _| Ok(()),
+    )
+    .await;
+    assert!(failed.is_err());
+    assert_eq!(probe(&mut conn).await, "");
+
+    // A body that fails after a change: rolled back too.
+    let failed = transaction::<_, (), diesel::result::Error, _, _>(
+        &mut conn,
+        async |conn| set_probe(&mut { conn }, "opening").await,
+        async |conn, ()| {
+            set_probe(conn, "body").await?;
+            Err(diesel::result::Error::RollbackTransaction)
+        },
+    )
+    .await;
+    assert!(failed.is_err());
+    assert_eq!(probe(&mut conn).await, "");
+
+    // The same connection commits the next one.
+    transaction::<_, _, diesel::result::Error, _, _>(
+        &mut conn,
+        async |conn| set_probe(&mut { conn }, "opening").await,
+        async |conn, ()| set_probe(conn, "committed").await,
+    )
+    .await
+    .unwrap();
+    assert_eq!(probe(&mut conn).await, "committed");
+
+    // Dropped while the opening waits on the database: the pool does not reuse the connection.
+    let backend = async |conn: &mut diesel_async::AsyncPgConnection| -> i32 {
+        #[derive(QueryableByName)]
+        struct Pid {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            pid: i32,
+        }
+        diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result::<Pid>(conn)
+            .await
+            .unwrap()
+            .pid
+    };
+    let dropped = backend(&mut conn).await;
+    let opening = transaction::<_, _, diesel::result::Error, _, _>(
+        &mut conn,
+        async |conn| {
+            diesel::sql_query("SELECT pg_sleep(5)")
+                .execute(&mut { conn })
+                .await
+        },
+        async |_, _| Ok(()),
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), opening)
+            .await
+            .is_err()
+    );
+    drop(conn);
+    let mut next = pool.get().await.unwrap();
+    assert_ne!(backend(&mut next).await, dropped);
+    assert_eq!(probe(&mut next).await, "");
+}
+
+/// A read sent in one round trip with its `BEGIN`, settings and `COMMIT` runs inside the
+/// transaction and sees the settings, on a fresh connection (statements prepared first) as on
+/// a warm one. A statement sent only after another's answer runs after the `COMMIT`, without
+/// the settings, and so fails closed: Row Level Security would show it nothing. After an error
+/// the connection is out of the transaction and serves the next one.
+#[tokio::test]
+async fn a_read_sent_with_its_transaction_sees_the_settings_and_nothing_after_it() {
+    use diesel::sql_types::Text;
+    use diesel_async::AsyncPgConnection;
+    use tekup_db::tenancy::{Context, enter, read};
+    #[derive(QueryableByName)]
+    struct Org {
+        #[diesel(sql_type = Text)]
+        org: String,
+    }
+    async fn org(conn: &AsyncPgConnection) -> diesel::QueryResult<String> {
+        diesel::sql_query("SELECT current_setting('app.org_id', true) AS org")
+            .get_result::<Org>(&mut { conn })
+            .await
+            .map(|o| o.org)
+    }
+    let db = TestDb::new().await.unwrap();
+    let pool = db.pool(Service::Shared).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    for _ in 0..2 {
+        let org_id = Uuid::now_v7();
+        let context = Context::Tenant {
+            org_id,
+            user_id: Uuid::now_v7(),
+            role: tekup_types::Role::Admin,
+        };
+        let ((), seen) = read::<_, _, diesel::result::Error, _, _>(
+            &mut conn,
+            async |conn| enter(&mut { conn }, &context).await,
+            async |conn| {
+                let (first, second) = futures_util::future::join(org(conn), org(conn)).await;
+                Ok((first?, second?))
+            },
+        )
+        .await
+        .unwrap();
+        let org_id = org_id.to_string();
+        assert_eq!(seen.unwrap(), (org_id.clone(), org_id));
+
+        let ((), late) = read::<_, _, diesel::result::Error, _, _>(
+            &mut conn,
+            async |conn| enter(&mut { conn }, &context).await,
+            async |conn| {
+                org(conn).await?;
+                org(conn).await
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(late.unwrap(), "", "a statement sent after the COMMIT");
+    }
+
+    let (opened, failed) = read::<_, (), diesel::result::Error, _, _>(
+        &mut conn,
+        async |conn| org(conn).await,
+        async |conn| {
+            diesel::sql_query("SELECT 1 / 0")
+                .execute(&mut { conn })
+                .await
+                .map(drop)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened, "");
+    assert!(failed.is_err());
+    let (_, after) = read::<_, _, diesel::result::Error, _, _>(
+        &mut conn,
+        async |conn| enter(&mut { conn }, &Context::System).await,
+        async |conn| org(conn).await,
+    )
+    .await
+    .unwrap();
+    assert_eq!(after.unwrap(), "");
 }
 
 #[tokio::test]

@@ -805,16 +805,15 @@ fn replay_script(
         ));
     }
     let read_id = format!("'{}'", contact_id(7 * ORGS * COMPANIES_PER_ORG));
+    // crm sends BEGIN, the tenant settings and the access check together (pipelined), and a
+    // read (`read_in_company!`) sends its queries and COMMIT with them: so does the replay.
+    let whole = matches!(kind, "read" | "list");
     let mut pipelined = false;
     for (i, statement) in statements.iter().enumerate() {
-        // crm sends the tenant settings and the access check together (pipelined): so does the
-        // replay.
         let starts = |s: &Captured, with: &str| s.sql.starts_with(with);
-        if starts(statement, "SELECT set_config(")
-            && statements
-                .get(i + 1)
-                .is_some_and(|next| starts(next, "SELECT can_access("))
-        {
+        let opening =
+            |s: &Captured| starts(s, "SELECT set_config(") || starts(s, "SELECT can_access(");
+        if statement.sql == "BEGIN" && statements.get(i + 1).is_some_and(opening) {
             script.push_str("\\startpipeline\n");
             pipelined = true;
         }
@@ -837,7 +836,12 @@ fn replay_script(
         });
         script.push_str(sql.trim());
         script.push_str(";\n");
-        if pipelined && starts(statement, "SELECT can_access(") {
+        let last = if whole {
+            statement.sql == "COMMIT"
+        } else {
+            opening(statement) && !statements.get(i + 1).is_some_and(opening)
+        };
+        if pipelined && last {
             script.push_str("\\endpipeline\n");
             pipelined = false;
         }

@@ -7,7 +7,7 @@ use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::Page;
 use tekup_runtime::problem::FieldError;
-use tekup_runtime::{Problem, in_company};
+use tekup_runtime::{Problem, in_company, read_in_company};
 use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -154,9 +154,9 @@ pub async fn list(
         .map(str::trim)
         .filter(|q| !q.is_empty())
         .map(str::to_owned);
-    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
-        company_exists(conn, principal.org_id, &cvr).await?;
-        Ok::<_, Problem>(
+    let items = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        let (exists, items) = futures_util::future::join(
+            company_exists(conn, principal.org_id, &cvr),
             contacts::list(
                 conn,
                 principal.org_id,
@@ -164,9 +164,11 @@ pub async fn list(
                 q.as_deref(),
                 after,
                 limit,
-            )
-            .await?,
+            ),
         )
+        .await;
+        exists?;
+        Ok(items?)
     })?;
     let page = Page::new(
         items.into_iter().map(ContactView::from).collect(),
@@ -209,7 +211,7 @@ pub async fn get(
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
     let cvr = cvr("cvr", &cvr_text)?;
-    let contact = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+    let contact = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
         contacts::find(conn, principal.org_id, cvr.as_str(), id)
             .await
             .map_err(tekup_runtime::problem::not_found("such contact"))

@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tekup_db::limit::LimitedDsl;
 use tekup_events::kafka::topic;
 use tekup_events::outbox::{self, Outgoing};
 use tekup_proto::crm::v1::ContactChanged;
@@ -59,7 +60,7 @@ async fn announce(
 
 /// One contact of company `cvr`.
 pub async fn find(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     org_id: Uuid,
     cvr: &str,
     id: Uuid,
@@ -69,7 +70,7 @@ pub async fn find(
         .filter(contacts::org_id.eq(org_id))
         .filter(contacts::cvr.eq(cvr))
         .select(Contact::as_select())
-        .first(conn)
+        .first(&mut { conn })
         .await
 }
 
@@ -148,7 +149,7 @@ pub async fn delete(
 
 /// A company's contacts, oldest first, optionally matching every word of `q`.
 pub async fn list(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     org_id: Uuid,
     cvr: &str,
     q: Option<&str>,
@@ -159,7 +160,6 @@ pub async fn list(
         .filter(contacts::org_id.eq(org_id).and(contacts::cvr.eq(cvr)))
         .select(Contact::as_select())
         .order(contacts::id)
-        .limit(limit)
         .into_boxed();
     if let Some(after) = after {
         query = query.filter(contacts::id.gt(after));
@@ -171,5 +171,5 @@ pub async fn list(
                 .sql(")"),
         );
     }
-    query.load(conn).await
+    query.limited(limit).load(&mut { conn }).await
 }
