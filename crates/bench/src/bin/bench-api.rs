@@ -277,6 +277,8 @@ struct Record {
     raw: Figures,
     kinds: Vec<Kind>,
     read_at_half_peak: Figures,
+    /// The read's replay paced at the same rate: the latency floor of its statements here.
+    replay_at_half_peak: Figures,
     rss_idle_mib: HashMap<String, f64>,
     /// PostgreSQL's CPU with the services idle, µs per second.
     postgres_idle_us_per_s: f64,
@@ -434,8 +436,8 @@ async fn run() -> anyhow::Result<()> {
     let mut rss_load: f64 = 0.0;
     for kind in ["read", "list", "create"] {
         eprintln!("bench: {kind} replay");
-        let replay = pgbench_replay(&pg_bin, &crm_url, &scripts[kind].parameterized)?;
-        let replay_literal = pgbench_replay(&pg_bin, &crm_url, &scripts[kind].literal)?;
+        let replay = pgbench_replay(&pg_bin, &crm_url, &scripts[kind].parameterized, None)?;
+        let replay_literal = pgbench_replay(&pg_bin, &crm_url, &scripts[kind].literal, None)?;
         eprintln!("bench: {kind} http");
         let (figures, rss) = load(&crm, &token, kind, &company, None).await?;
         rss_load = rss_load.max(rss);
@@ -455,11 +457,24 @@ async fn run() -> anyhow::Result<()> {
     let half = kinds[0].http.throughput_per_s / 2.0;
     eprintln!("bench: read at half the peak ({half:.0}/s)");
     let (read_at_half_peak, _) = load(&crm, &token, "read", &company, Some(half)).await?;
+    eprintln!("bench: read replay at the same rate");
+    let replay_at_half_peak = pgbench_replay(
+        &pg_bin,
+        &crm_url,
+        &scripts["read"].parameterized,
+        Some(half),
+    )?;
 
     eprintln!("bench: the console's company page over {TIMELINE_ITEMS} timeline items");
     let console_page = console_page(&http, &crm, &mut admin, &orgs[0], &company).await?;
 
-    print_table(&raw, &kinds, &read_at_half_peak, &rss_idle, rss_load);
+    print_table(
+        &raw,
+        &kinds,
+        (&read_at_half_peak, &replay_at_half_peak),
+        &rss_idle,
+        rss_load,
+    );
     println!(
         "PostgreSQL with every service idle: {postgres_idle_us_per_s:.0} µs of CPU per second"
     );
@@ -482,6 +497,7 @@ async fn run() -> anyhow::Result<()> {
             raw,
             kinds,
             read_at_half_peak,
+            replay_at_half_peak,
             rss_idle_mib: rss_idle,
             postgres_idle_us_per_s,
             rss_crm_under_load_mib: rss_load,
@@ -865,8 +881,13 @@ fn pgbench_replay(
     bin: &Path,
     url: &str,
     (script, defines): &(String, Vec<String>),
+    rate: Option<f64>,
 ) -> anyhow::Result<Figures> {
-    let args: Vec<&str> = defines.iter().flat_map(|d| ["-D", d.as_str()]).collect();
+    let rate = rate.map(|r| format!("{r:.0}"));
+    let mut args: Vec<&str> = defines.iter().flat_map(|d| ["-D", d.as_str()]).collect();
+    if let Some(rate) = &rate {
+        args.extend(["-R", rate.as_str()]);
+    }
     pgbench_run(bin, url, &args, Some(script))
 }
 
@@ -944,13 +965,15 @@ fn pgbench_run(
             .is_some_and(|n| n.to_string_lossy().starts_with("tx"))
         {
             for line in std::fs::read_to_string(&path)?.lines() {
-                // client_id transaction_no time script_no time_epoch time_us
-                if let Some(us) = line
+                // client_id transaction_no time script_no time_epoch time_us [schedule_lag]:
+                // paced (-R), `time` counts from the scheduled start; the lag is taken off,
+                // as the HTTP load generator counts from the moment it sends.
+                let fields: Vec<f64> = line
                     .split_whitespace()
-                    .nth(2)
-                    .and_then(|v| v.parse::<f64>().ok())
-                {
-                    samples.push(us / 1000.0);
+                    .map(|v| v.parse::<f64>().unwrap_or(0.0))
+                    .collect();
+                if let Some(us) = fields.get(2) {
+                    samples.push((us - fields.get(6).copied().unwrap_or(0.0)) / 1000.0);
                 }
             }
         }
@@ -1132,7 +1155,7 @@ async fn load(
 fn print_table(
     raw: &Figures,
     kinds: &[Kind],
-    half: &Figures,
+    half: (&Figures, &Figures),
     rss_idle: &HashMap<String, f64>,
     rss_load: f64,
 ) {
@@ -1192,9 +1215,16 @@ fn print_table(
         "\nraw (pgbench -S): {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
         raw.throughput_per_s, raw.latency.p50_ms, raw.latency.p99_ms
     );
+    let (half, replay_half) = half;
     println!(
-        "read by id at half the peak: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
-        half.throughput_per_s, half.latency.p50_ms, half.latency.p99_ms
+        "read by id at half the peak: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms \
+         (its replay at that rate: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms)",
+        half.throughput_per_s,
+        half.latency.p50_ms,
+        half.latency.p99_ms,
+        replay_half.throughput_per_s,
+        replay_half.latency.p50_ms,
+        replay_half.latency.p99_ms
     );
     let mut idle: Vec<_> = rss_idle.iter().collect();
     idle.sort_by(|a, b| a.0.cmp(b.0));
