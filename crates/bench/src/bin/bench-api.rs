@@ -260,6 +260,9 @@ struct Kind {
     http: Figures,
     http_over_replay: f64,
     http_over_raw: f64,
+    /// The same through a crm with one HTTP worker.
+    http_one_worker: Figures,
+    one_worker_over_replay: f64,
 }
 
 /// A request kind's replay, both ways: (pgbench script, `-D` variable definitions).
@@ -431,6 +434,20 @@ async fn run() -> anyhow::Result<()> {
     eprintln!("bench: raw");
     let raw = pgbench_run(&pg_bin, &raw_url, &["-S"], None)?;
 
+    // The same crm with one HTTP worker, beside the one with the default: on a machine whose
+    // two cores PostgreSQL and the load generator share, fewer threads can serve more.
+    let crm_one = start(
+        &db,
+        Service::Crm,
+        &[
+            ("AUTH__JWKS_URL", jwks.clone()),
+            ("APP__WEB__SHARED_URL", shared.url.clone()),
+            ("HTTP__WORKERS", "1".to_owned()),
+        ],
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
     let crm_url = db.url(Service::Crm);
     let mut kinds = Vec::new();
     let mut rss_load: f64 = 0.0;
@@ -441,6 +458,8 @@ async fn run() -> anyhow::Result<()> {
         eprintln!("bench: {kind} http");
         let (figures, rss) = load(&crm, &token, kind, &company, None).await?;
         rss_load = rss_load.max(rss);
+        eprintln!("bench: {kind} http, one worker");
+        let (one_worker, _) = load(&crm_one, &token, kind, &company, None).await?;
         kinds.push(Kind {
             kind: match kind {
                 "read" => "read by id",
@@ -448,6 +467,8 @@ async fn run() -> anyhow::Result<()> {
                 _ => "create",
             },
             http_over_replay: figures.throughput_per_s / replay.throughput_per_s,
+            one_worker_over_replay: one_worker.throughput_per_s / replay.throughput_per_s,
+            http_one_worker: one_worker,
             http_over_raw: figures.throughput_per_s / raw.throughput_per_s,
             replay,
             replay_literal,
@@ -1185,6 +1206,18 @@ fn print_table(
             k.http_over_replay,
             k.http_over_raw,
         );
+        let one = &k.http_one_worker;
+        println!(
+            "{:<18} {:>10} {:>9} {:>9}   {:>10.0} {:>9.2} {:>9.2}   {:>11.2}   (one HTTP worker)",
+            "",
+            "",
+            "",
+            "",
+            one.throughput_per_s,
+            one.latency.p50_ms,
+            one.latency.p99_ms,
+            k.one_worker_over_replay,
+        );
     }
     println!(
         "\nCPU per request (µs): replay = PostgreSQL + pgbench; http = PostgreSQL + load generator + crm"
@@ -1202,6 +1235,16 @@ fn print_table(
             http.client,
             http.crm.unwrap_or_default(),
             http.postgres + http.client + http.crm.unwrap_or_default(),
+        );
+        let one = &k.http_one_worker.cpu_us_per_request;
+        println!(
+            "  {:<18} {:>31}   one worker {:>5.0} + {:>4.0} + {:>5.0} = {:>5.0}",
+            "",
+            "",
+            one.postgres,
+            one.client,
+            one.crm.unwrap_or_default(),
+            one.postgres + one.client + one.crm.unwrap_or_default(),
         );
         println!(
             "  {:<18} replay with the values as literals (planned once): {:.0}/s, {:.0} + {:.0} µs",
