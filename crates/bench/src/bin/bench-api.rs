@@ -93,6 +93,15 @@ async fn start(db: &TestDb, service: Service, extra: &[(&str, String)]) -> anyho
     );
     env.insert(format!("{prefix}DATABASE__POOL_SIZE"), CLIENTS.to_string());
     env.insert(format!("{prefix}TELEMETRY__LOG_FILTER"), "warn".into());
+    // The event timings a deployment has, not the tests' quick ones: with the tests' 20 ms
+    // fetch wait, the idle consumers' polling alone kept the broker at ~45% of a core.
+    let deployed = tekup_events::EventsConfig::default();
+    for (key, value) in [
+        ("FETCH_WAIT_MAX_MS", deployed.fetch_wait_max_ms),
+        ("RELAY_POLL_INTERVAL_MS", deployed.relay_poll_interval_ms),
+    ] {
+        env.insert(format!("{prefix}EVENTS__{key}"), value.to_string());
+    }
     for (key, value) in extra {
         env.insert(format!("{prefix}{key}"), value.clone());
     }
@@ -201,6 +210,11 @@ fn ticks(pid: &str) -> u64 {
 }
 
 fn postgres_ticks() -> u64 {
+    command_ticks("postgres")
+}
+
+/// The CPU ticks of every process named `command` (its `comm`).
+fn command_ticks(command: &str) -> u64 {
     std::fs::read_dir("/proc")
         .map(|dir| {
             dir.filter_map(Result::ok)
@@ -208,7 +222,7 @@ fn postgres_ticks() -> u64 {
                 .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
                 .filter(|pid| {
                     std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                        .is_ok_and(|c| c.trim() == "postgres")
+                        .is_ok_and(|c| c.trim() == command)
                 })
                 // With the postmaster's reaped children: the backends of connections that
                 // ended (pgbench's, at its end).
@@ -285,6 +299,9 @@ struct Record {
     rss_idle_mib: HashMap<String, f64>,
     /// PostgreSQL's CPU with the services idle, µs per second.
     postgres_idle_us_per_s: f64,
+    /// The broker's and the six services' CPU with the services idle, µs per second.
+    broker_idle_us_per_s: f64,
+    services_idle_us_per_s: f64,
     rss_crm_under_load_mib: f64,
     replay_scripts: HashMap<String, Scripts>,
     console_page: PageFigures,
@@ -412,13 +429,27 @@ async fn run() -> anyhow::Result<()> {
         others.push(start(&db, service, &extra).await?);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    // What PostgreSQL spends with no request at all: the six services' background work
-    // (relays, consumers, pollers). It is in every per-request share below, the larger the
-    // slower the run.
-    let idle_before = (postgres_ticks(), Instant::now());
+    // What PostgreSQL, the broker and the services spend with no request at all: the
+    // services' background work (relays, consumers, pollers). It shares the machine with every
+    // run below, and is in every per-request share of PostgreSQL.
+    let services_ticks = |running: &[&Running]| -> u64 {
+        running
+            .iter()
+            .map(|r| ticks(&r.child.id().to_string()))
+            .sum()
+    };
+    let all: Vec<&Running> = others.iter().chain([&shared, &crm]).collect();
+    let idle_before = (
+        postgres_ticks(),
+        command_ticks("tansu"),
+        services_ticks(&all),
+        Instant::now(),
+    );
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let postgres_idle_us_per_s = postgres_ticks().saturating_sub(idle_before.0) as f64 * 10_000.0
-        / idle_before.1.elapsed().as_secs_f64();
+    let per_s = |ticks: u64| ticks as f64 * 10_000.0 / idle_before.3.elapsed().as_secs_f64();
+    let postgres_idle_us_per_s = per_s(postgres_ticks().saturating_sub(idle_before.0));
+    let broker_idle_us_per_s = per_s(command_ticks("tansu").saturating_sub(idle_before.1));
+    let services_idle_us_per_s = per_s(services_ticks(&all).saturating_sub(idle_before.2));
     let mut rss_idle = HashMap::new();
     for running in others.iter().chain([&shared, &crm]) {
         rss_idle.insert(running.service.name().to_owned(), running.rss_mib());
@@ -477,7 +508,9 @@ async fn run() -> anyhow::Result<()> {
     }
     let half = kinds[0].http.throughput_per_s / 2.0;
     eprintln!("bench: read at half the peak ({half:.0}/s)");
+    let inside_before = read_durations(&http, &crm).await?;
     let (read_at_half_peak, _) = load(&crm, &token, "read", &company, Some(half)).await?;
+    let inside = read_durations(&http, &crm).await?.since(&inside_before);
     eprintln!("bench: read replay at the same rate");
     let replay_at_half_peak = pgbench_replay(
         &pg_bin,
@@ -497,7 +530,16 @@ async fn run() -> anyhow::Result<()> {
         rss_load,
     );
     println!(
-        "PostgreSQL with every service idle: {postgres_idle_us_per_s:.0} µs of CPU per second"
+        "  the same reads as crm timed them (request in, response out): p50 {}, p99 {}",
+        inside.quantile(0.50),
+        inside.quantile(0.99)
+    );
+    println!(
+        "with every service idle, CPU per second: PostgreSQL {:.1} ms, the broker {:.1} ms, \
+         the six services {:.1} ms",
+        postgres_idle_us_per_s / 1000.0,
+        broker_idle_us_per_s / 1000.0,
+        services_idle_us_per_s / 1000.0
     );
     println!(
         "\nconsole company page (first {} of {TIMELINE_ITEMS} timeline items, {} KiB of HTML), \
@@ -521,6 +563,8 @@ async fn run() -> anyhow::Result<()> {
             replay_at_half_peak,
             rss_idle_mib: rss_idle,
             postgres_idle_us_per_s,
+            broker_idle_us_per_s,
+            services_idle_us_per_s,
             rss_crm_under_load_mib: rss_load,
             replay_scripts: scripts,
             console_page,
@@ -1322,5 +1366,74 @@ mod tests {
             "00000000-0000-4000-8000-0000000002bc"
         );
         assert_eq!(cvr(0).len(), 8);
+    }
+}
+
+/// crm's own `http_request_duration_seconds` histogram for reading one contact: cumulative
+/// counts by upper bound (seconds).
+#[derive(Debug, Default)]
+struct Durations(Vec<(f64, f64)>);
+
+async fn read_durations(http: &reqwest::Client, crm: &Running) -> anyhow::Result<Durations> {
+    let text = http
+        .get(format!("{}/metrics", crm.url))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for line in text.lines().filter(|l| {
+        l.starts_with("http_request_duration_seconds_bucket")
+            && l.contains(r#"method="GET""#)
+            && l.contains("/contacts/{id}")
+    }) {
+        let le = line
+            .split("le=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .map(|v| {
+                if v == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    v.parse().unwrap_or(f64::NAN)
+                }
+            });
+        let count = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+        if let (Some(le), Some(count)) = (le, count) {
+            match buckets.iter_mut().find(|(b, _)| *b == le) {
+                Some((_, c)) => *c += count,
+                None => buckets.push((le, count)),
+            }
+        }
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(Durations(buckets))
+}
+
+impl Durations {
+    fn since(&self, before: &Self) -> Self {
+        Self(
+            self.0
+                .iter()
+                .map(|(le, count)| {
+                    let earlier = before.0.iter().find(|(b, _)| b == le).map_or(0.0, |b| b.1);
+                    (*le, count - earlier)
+                })
+                .collect(),
+        )
+    }
+
+    /// The bucket bound below which fraction `q` of the requests finished, as text.
+    fn quantile(&self, q: f64) -> String {
+        let total = self.0.last().map_or(0.0, |b| b.1);
+        match self
+            .0
+            .iter()
+            .find(|(_, count)| total > 0.0 && *count >= q * total)
+        {
+            Some((le, _)) if le.is_finite() => format!("≤ {:.1} ms", le * 1000.0),
+            Some(_) => "over the last bucket".to_owned(),
+            None => "no requests".to_owned(),
+        }
     }
 }
