@@ -19,6 +19,18 @@ pub async fn require_access(
     require_level(level, cvr, needed)
 }
 
+/// The principal's tenant settings and their access to company `cvr`, pipelined
+/// ([`tekup_db::tenancy::enter_with_access`]): what a transaction about one company opens
+/// with. Judge the level with [`require_level`].
+pub async fn enter_company(
+    conn: &AsyncPgConnection,
+    principal: &Principal,
+    cvr: &Cvr,
+) -> diesel::QueryResult<Option<AccessLevel>> {
+    tekup_db::tenancy::enter_with_access(conn, &principal.context(), principal.org_id, cvr.as_str())
+        .await
+}
+
 /// What [`require_access`] answers for the `level` the principal has on company `cvr`: the
 /// level, a 404 when the company is out of reach (`None`), or a 403 below `needed`. For
 /// callers that fetched the level themselves, e.g. pipelined with the tenant settings

@@ -14,7 +14,7 @@ mod principal;
 pub mod sealing;
 mod verifier;
 
-pub use access::{require_access, require_level};
+pub use access::{enter_company, require_access, require_level};
 pub use claims::Claims;
 pub use keys::{Jwk, Jwks, SigningKey};
 pub use principal::Principal;

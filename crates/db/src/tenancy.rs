@@ -65,14 +65,7 @@ where
     B: AsyncFnOnce(&mut AsyncPgConnection, T) -> Result<R, E>,
     E: From<diesel::result::Error>,
 {
-    // The transaction counts as open before `BEGIN` leaves: a request dropped while the
-    // opening is under way leaves the connection marked as inside a transaction, and the pool
-    // discards such a connection instead of handing it to the next request.
-    let status = Manager::transaction_manager_status_mut(conn).transaction_state()?;
-    if status.transaction_depth().is_some() {
-        return Err(diesel::result::Error::AlreadyInTransaction.into());
-    }
-    status.change_transaction_depth(TransactionDepthChange::IncreaseDepth)?;
+    mark_open(conn)?;
     let mut begin = &*conn;
     let opened = futures_util::future::try_join(begin.batch_execute("BEGIN"), opening(&*conn))
         .await
@@ -97,6 +90,17 @@ where
 
 type Manager = diesel_async::AnsiTransactionManager;
 
+/// Counts the transaction as open before its `BEGIN` leaves: a request dropped while the
+/// opening is under way leaves the connection marked as inside a transaction, and the pool
+/// discards such a connection instead of handing it to the next request.
+fn mark_open(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    let status = Manager::transaction_manager_status_mut(conn).transaction_state()?;
+    if status.transaction_depth().is_some() {
+        return Err(diesel::result::Error::AlreadyInTransaction);
+    }
+    status.change_transaction_depth(TransactionDepthChange::IncreaseDepth)
+}
+
 /// A read in one round trip: `BEGIN`, `opening`'s statements, the `reads` and `COMMIT` all go
 /// out together (pipelined) and run in that order. Returns what `opening` found and, apart,
 /// the outcome of the reads, so the caller can judge access before anything read is used.
@@ -116,12 +120,7 @@ where
     Q: AsyncFnOnce(&AsyncPgConnection) -> Result<R, E>,
     E: From<diesel::result::Error>,
 {
-    // Marked open first, as in `transaction`: dropped half-way, the connection is discarded.
-    let status = Manager::transaction_manager_status_mut(conn).transaction_state()?;
-    if status.transaction_depth().is_some() {
-        return Err(diesel::result::Error::AlreadyInTransaction.into());
-    }
-    status.change_transaction_depth(TransactionDepthChange::IncreaseDepth)?;
+    mark_open(conn)?;
     let mut begin = &*conn;
     // `COMMIT` goes the way the reads go (prepared, queued in poll order), so that on a fresh
     // connection, where the reads wait for their statements to be prepared, it still runs

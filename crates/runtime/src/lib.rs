@@ -124,8 +124,7 @@ macro_rules! __in_transaction {
 /// [`in_context!`] for a request about one company: runs the block in one transaction with the
 /// principal's tenant context entered and `needed` access to company `cvr` required first (404
 /// out of reach, 403 below the level: [`tekup_auth::require_level`]). `BEGIN`, the settings and
-/// the access check go to the database in one round trip
-/// ([`tekup_db::tenancy::enter_with_access`]). `|conn, level|` also binds the access level the
+/// the access check go to the database in one round trip ([`tekup_auth::enter_company`]). `|conn, level|` also binds the access level the
 /// principal has.
 ///
 /// ```ignore
@@ -138,18 +137,9 @@ macro_rules! in_company {
     ($pool:expr, $principal:expr, $cvr:expr, $needed:expr, |$conn:ident, $level:ident| $body:expr) => {{
         let principal: &$crate::__private::tekup_auth::Principal = $principal;
         let cvr: &$crate::__private::tekup_types::Cvr = $cvr;
-        let context = principal.context();
         $crate::__in_transaction!(
             $pool,
-            async |conn| {
-                $crate::__private::tekup_db::tenancy::enter_with_access(
-                    conn,
-                    &context,
-                    principal.org_id,
-                    cvr.as_str(),
-                )
-                .await
-            },
+            async |conn| $crate::__private::tekup_auth::enter_company(conn, principal, cvr).await,
             |$conn, level| {
                 let $level = $crate::__private::tekup_auth::require_level(level, cvr, $needed)?;
                 $body
@@ -180,20 +170,13 @@ macro_rules! read_in_company {
     ($pool:expr, $principal:expr, $cvr:expr, $needed:expr, |$conn:ident| $reads:expr) => {{
         let principal: &$crate::__private::tekup_auth::Principal = $principal;
         let cvr: &$crate::__private::tekup_types::Cvr = $cvr;
-        let context = principal.context();
         match $crate::http::checkout($pool).await {
             Err(problem) => Err(problem),
             Ok(mut pooled) => {
                 match $crate::__private::tekup_db::tenancy::read::<_, _, $crate::Problem, _, _>(
                     &mut *pooled,
                     async |conn| {
-                        $crate::__private::tekup_db::tenancy::enter_with_access(
-                            conn,
-                            &context,
-                            principal.org_id,
-                            cvr.as_str(),
-                        )
-                        .await
+                        $crate::__private::tekup_auth::enter_company(conn, principal, cvr).await
                     },
                     async |$conn| $reads,
                 )

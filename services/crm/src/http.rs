@@ -135,6 +135,19 @@ where
     serde::Deserialize::deserialize(deserializer).map(Some)
 }
 
+/// `read` of a company's records, sent together with the check that the company has a CRM
+/// record (for [`tekup_runtime::read_in_company!`]): a 404 without one, else what was read.
+pub async fn of_existing_company<T>(
+    conn: &diesel_async::AsyncPgConnection,
+    org_id: uuid::Uuid,
+    cvr: &Cvr,
+    read: impl std::future::Future<Output = Result<T, diesel::result::Error>>,
+) -> Result<T, Problem> {
+    let (exists, read) = futures_util::future::join(company_exists(conn, org_id, cvr), read).await;
+    exists?;
+    Ok(read?)
+}
+
 /// Contacts and deals hang off a company's CRM record: without one there are none.
 pub async fn company_exists(
     conn: &diesel_async::AsyncPgConnection,

@@ -7,12 +7,12 @@ use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::{Page, PageQuery, parse_time_cursor, time_cursor};
 use tekup_runtime::problem::FieldError;
-use tekup_runtime::{Problem, in_company};
+use tekup_runtime::{Problem, in_company, read_in_company};
 use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_exists, cvr, text};
+use super::{check, company_exists, cvr, of_existing_company, text};
 use crate::store::activities::{self, Activity, NewActivity, NewTask, Task};
 
 const KINDS: [&str; 4] = ["call", "meeting", "note", "email"];
@@ -157,9 +157,11 @@ pub async fn list(
         check(errors)?;
     }
     let kind = query.kind.clone();
-    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
-        company_exists(conn, principal.org_id, &cvr).await?;
-        Ok::<_, Problem>(
+    let items = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        of_existing_company(
+            conn,
+            principal.org_id,
+            &cvr,
             activities::list(
                 conn,
                 principal.org_id,
@@ -167,9 +169,9 @@ pub async fn list(
                 kind.as_deref(),
                 before,
                 limit,
-            )
-            .await?,
+            ),
         )
+        .await
     })?;
     let page = Page::new(
         items.into_iter().map(ActivityView::from).collect(),
@@ -299,18 +301,20 @@ pub async fn tasks(
         check(errors)?;
     }
     let status = query.status.clone();
-    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
-        company_exists(conn, principal.org_id, &cvr).await?;
-        Ok::<_, Problem>(
+    let items = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        of_existing_company(
+            conn,
+            principal.org_id,
+            &cvr,
             activities::tasks(
                 conn,
                 principal.org_id,
                 cvr.as_str(),
                 status.as_deref(),
                 limit,
-            )
-            .await?,
+            ),
         )
+        .await
     })?;
     let items: Vec<TaskView> = items.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(items))

@@ -7,7 +7,7 @@ use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::{Page, PageQuery};
 use tekup_runtime::problem::FieldError;
-use tekup_runtime::{Problem, in_company, in_context};
+use tekup_runtime::{Problem, in_company, in_context, read_in_company};
 use tekup_types::AccessLevel;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -101,10 +101,13 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let cvr = cvr("cvr", &path)?;
-    let company = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
-        companies::find(conn, principal.org_id, cvr.as_str())
-            .await
-            .map_err(|_| Problem::not_found(format!("No CRM record for {cvr}.")))
+    let company = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        match companies::find(conn, principal.org_id, cvr.as_str()).await {
+            Err(diesel::result::Error::NotFound) => {
+                Err(Problem::not_found(format!("No CRM record for {cvr}.")))
+            }
+            found => Ok(found?),
+        }
     })?;
     Ok(HttpResponse::Ok().json(CompanyView::from(company)))
 }

@@ -12,7 +12,7 @@ use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_exists, cvr, present, text};
+use super::{check, company_exists, cvr, of_existing_company, present, text};
 use crate::store::contacts::{self, Contact, Fields};
 use tekup_runtime::validate::email;
 
@@ -155,8 +155,10 @@ pub async fn list(
         .filter(|q| !q.is_empty())
         .map(str::to_owned);
     let items = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
-        let (exists, items) = futures_util::future::join(
-            company_exists(conn, principal.org_id, &cvr),
+        of_existing_company(
+            conn,
+            principal.org_id,
+            &cvr,
             contacts::list(
                 conn,
                 principal.org_id,
@@ -166,9 +168,7 @@ pub async fn list(
                 limit,
             ),
         )
-        .await;
-        exists?;
-        Ok(items?)
+        .await
     })?;
     let page = Page::new(
         items.into_iter().map(ContactView::from).collect(),

@@ -7,12 +7,12 @@ use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::{Page, PageQuery};
 use tekup_runtime::problem::FieldError;
-use tekup_runtime::{Problem, in_company, in_context};
+use tekup_runtime::{Problem, in_company, in_context, read_in_company};
 use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_exists, cvr, present, text};
+use super::{check, company_exists, cvr, of_existing_company, present, text};
 use crate::domain::pipeline::{self, Stage};
 use crate::store::deals::{self, Deal, Fields};
 
@@ -231,9 +231,11 @@ pub async fn list(
     let limit = page.limit()?;
     let after = page.after_uuid()?;
     let stage = query.stage.clone();
-    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
-        company_exists(conn, principal.org_id, &cvr).await?;
-        Ok::<_, Problem>(
+    let items = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        of_existing_company(
+            conn,
+            principal.org_id,
+            &cvr,
             deals::list(
                 conn,
                 principal.org_id,
@@ -241,9 +243,9 @@ pub async fn list(
                 stage.as_deref(),
                 after,
                 limit,
-            )
-            .await?,
+            ),
         )
+        .await
     })?;
     let page = Page::new(
         items.into_iter().map(DealView::from).collect(),
@@ -264,7 +266,7 @@ pub async fn get(
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
     let cvr = cvr("cvr", &cvr_text)?;
-    let deal = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+    let deal = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
         Ok::<_, Problem>(deals::find(conn, principal.org_id, cvr.as_str(), id).await?)
     })?;
     Ok(HttpResponse::Ok().json(DealView::from(deal)))

@@ -7,12 +7,12 @@ use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::{Page, PageQuery, parse_time_cursor, time_cursor};
 use tekup_runtime::problem::FieldError;
-use tekup_runtime::{Problem, in_company};
+use tekup_runtime::{Problem, in_company, read_in_company};
 use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_exists, cvr};
+use super::{check, company_exists, cvr, of_existing_company};
 use crate::store::emails::{self, Email, NewEmail};
 use tekup_runtime::validate::email;
 
@@ -141,9 +141,11 @@ pub async fn list(
     .limit()?;
     let before = parse_time_cursor(query.after.as_deref())?;
     let q = query.q.clone().filter(|q| !q.trim().is_empty());
-    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
-        company_exists(conn, principal.org_id, &cvr).await?;
-        Ok::<_, Problem>(
+    let items = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        of_existing_company(
+            conn,
+            principal.org_id,
+            &cvr,
             emails::list(
                 conn,
                 principal.org_id,
@@ -151,9 +153,9 @@ pub async fn list(
                 q.as_deref(),
                 before,
                 limit,
-            )
-            .await?,
+            ),
         )
+        .await
     })?;
     let page = Page::new(
         items.into_iter().map(EmailView::from).collect(),

@@ -7,12 +7,12 @@ use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::{Page, PageQuery, parse_time_cursor, time_cursor};
 use tekup_runtime::problem::FieldError;
-use tekup_runtime::{Problem, in_company};
+use tekup_runtime::{Problem, in_company, read_in_company};
 use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{check, company_exists, cvr, text};
+use super::{check, company_exists, cvr, of_existing_company, text};
 use crate::domain::recommender;
 use crate::store::steps::{self, ManualStep, Step, TimelineItem};
 use tekup_runtime::problem::not_found;
@@ -114,11 +114,14 @@ pub async fn list(
             "must be active, completed or skipped",
         )]));
     }
-    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
-        company_exists(conn, principal.org_id, &cvr).await?;
-        Ok::<_, Problem>(
-            steps::list(conn, principal.org_id, cvr.as_str(), status.as_deref()).await?,
+    let items = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        of_existing_company(
+            conn,
+            principal.org_id,
+            &cvr,
+            steps::list(conn, principal.org_id, cvr.as_str(), status.as_deref()),
         )
+        .await
     })?;
     let items: Vec<StepView> = items.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(items))
@@ -302,11 +305,14 @@ pub async fn timeline(
             format!("`{unknown}` is not one of {}", steps::KINDS.join(", ")),
         )]));
     }
-    let items = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
-        company_exists(conn, principal.org_id, &cvr).await?;
-        Ok::<_, Problem>(
-            steps::timeline(conn, principal.org_id, cvr.as_str(), kinds, before, limit).await?,
+    let items = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        of_existing_company(
+            conn,
+            principal.org_id,
+            &cvr,
+            steps::timeline(conn, principal.org_id, cvr.as_str(), kinds, before, limit),
         )
+        .await
     })?;
     let page = Page::new(
         items.into_iter().map(TimelineView::from).collect(),
@@ -367,11 +373,14 @@ pub async fn communication(
 ) -> Result<HttpResponse, Problem> {
     let (cvr_text, id) = path.into_inner();
     let cvr = cvr("cvr", &cvr_text)?;
-    let item = in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
-        company_exists(conn, principal.org_id, &cvr).await?;
-        steps::communication(conn, principal.org_id, cvr.as_str(), id)
-            .await
-            .map_err(not_found("such conversation or e-mail thread"))
+    let item = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
+        let (exists, item) = futures_util::future::join(
+            company_exists(conn, principal.org_id, &cvr),
+            steps::communication(conn, principal.org_id, cvr.as_str(), id),
+        )
+        .await;
+        exists?;
+        item.map_err(not_found("such conversation or e-mail thread"))
     })?;
     Ok(HttpResponse::Ok().json(CommunicationView::from(item)))
 }

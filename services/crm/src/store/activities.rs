@@ -77,7 +77,7 @@ pub async fn record(
 
 /// A company's activities, newest first.
 pub async fn list(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     org_id: Uuid,
     cvr: &str,
     kind: Option<&str>,
@@ -99,7 +99,7 @@ pub async fn list(
                 .or(activities::occurred_at.eq(at).and(activities::id.lt(id))),
         );
     }
-    query.limited(limit).load(conn).await
+    query.limited(limit).load(&mut { conn }).await
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -176,7 +176,7 @@ pub async fn set_task_status(
 
 /// A company's tasks by due date (undated last).
 pub async fn tasks(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     org_id: Uuid,
     cvr: &str,
     status: Option<&str>,
@@ -190,5 +190,5 @@ pub async fn tasks(
     if let Some(status) = status {
         query = query.filter(tasks::status.eq(status.to_owned()));
     }
-    query.limited(limit).load(conn).await
+    query.limited(limit).load(&mut { conn }).await
 }

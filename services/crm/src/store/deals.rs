@@ -160,7 +160,7 @@ pub async fn create(
 }
 
 pub async fn find(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     org_id: Uuid,
     cvr: &str,
     id: Uuid,
@@ -173,7 +173,7 @@ pub async fn find(
                 .and(deals::cvr.eq(cvr)),
         )
         .select(Deal::as_select())
-        .get_result(conn)
+        .get_result(&mut { conn })
         .await
 }
 
@@ -211,7 +211,7 @@ pub async fn update(
 }
 
 pub async fn list(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     org_id: Uuid,
     cvr: &str,
     stage: Option<&str>,
@@ -229,7 +229,7 @@ pub async fn list(
     if let Some(after) = after {
         query = query.filter(deals::id.gt(after));
     }
-    query.limited(limit).load(conn).await
+    query.limited(limit).load(&mut { conn }).await
 }
 
 /// A deal on the organization's board, with its company and what the caller may do to it.

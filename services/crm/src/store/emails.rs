@@ -93,7 +93,7 @@ pub async fn log(
 
 /// A company's e-mails, newest first, optionally matching `q` (Danish or English words).
 pub async fn list(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     org_id: Uuid,
     cvr: &str,
     q: Option<&str>,
@@ -113,6 +113,6 @@ pub async fn list(
     .bind::<Nullable<Timestamptz>, _>(before_at)
     .bind::<Nullable<SqlUuid>, _>(before_id)
     .bind::<BigInt, _>(limit)
-    .load(conn)
+    .load(&mut { conn })
     .await
 }

@@ -303,7 +303,7 @@ pub async fn create(
 
 /// A company's steps, most confident first.
 pub async fn list(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     org_id: Uuid,
     cvr: &str,
     status: Option<&str>,
@@ -315,7 +315,7 @@ pub async fn list(
     .bind::<SqlUuid, _>(org_id)
     .bind::<Text, _>(cvr)
     .bind::<Nullable<Text>, _>(status)
-    .load(conn)
+    .load(&mut { conn })
     .await
 }
 
@@ -397,7 +397,7 @@ pub struct TimelineItem {
 /// steps, logged e-mails, renos's chatbot conversations, e-mail threads, price calculations,
 /// quotes, bookings and invoices, and the documents uploaded to vault.
 pub async fn timeline(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     org_id: Uuid,
     cvr: &str,
     kinds: Option<Vec<String>>,
@@ -432,7 +432,7 @@ pub async fn timeline(
     .bind::<Nullable<Timestamptz>, _>(before_at)
     .bind::<Nullable<SqlUuid>, _>(before_id)
     .bind::<BigInt, _>(limit)
-    .load(conn)
+    .load(&mut { conn })
     .await
 }
 
@@ -464,7 +464,7 @@ pub struct Communication {
 
 /// One of the company's conversations or e-mail threads, as renos announced it.
 pub async fn communication(
-    conn: &mut AsyncPgConnection,
+    conn: &AsyncPgConnection,
     org_id: Uuid,
     cvr: &str,
     id: Uuid,
@@ -476,6 +476,6 @@ pub async fn communication(
     .bind::<SqlUuid, _>(org_id)
     .bind::<Text, _>(cvr)
     .bind::<SqlUuid, _>(id)
-    .get_result(conn)
+    .get_result(&mut { conn })
     .await
 }
