@@ -271,6 +271,8 @@ struct Kind {
     replay: Figures,
     /// The same with the values written into the SQL: planned once per connection.
     replay_literal: Figures,
+    /// The same with a Sync after every statement, as crm's driver sends them.
+    replay_sync_each: Figures,
     http: Figures,
     http_over_replay: f64,
     http_over_raw: f64,
@@ -284,6 +286,8 @@ struct Kind {
 struct Scripts {
     parameterized: (String, Vec<String>),
     literal: (String, Vec<String>),
+    /// The parameterized replay with a Sync after every statement, as crm's driver sends.
+    sync_each: (String, Vec<String>),
 }
 
 #[derive(Debug, Serialize)]
@@ -395,8 +399,9 @@ async fn run() -> anyhow::Result<()> {
         scripts.insert(
             kind.to_owned(),
             Scripts {
-                parameterized: replay_script(kind, &statements, &keep, true),
-                literal: replay_script(kind, &statements, &keep, false),
+                parameterized: replay_script(kind, &statements, &keep, true, false),
+                literal: replay_script(kind, &statements, &keep, false, false),
+                sync_each: replay_script(kind, &statements, &keep, true, true),
             },
         );
     }
@@ -486,6 +491,7 @@ async fn run() -> anyhow::Result<()> {
         eprintln!("bench: {kind} replay");
         let replay = pgbench_replay(&pg_bin, &crm_url, &scripts[kind].parameterized, None)?;
         let replay_literal = pgbench_replay(&pg_bin, &crm_url, &scripts[kind].literal, None)?;
+        let replay_sync_each = pgbench_replay(&pg_bin, &crm_url, &scripts[kind].sync_each, None)?;
         eprintln!("bench: {kind} http");
         let (figures, rss) = load(&crm, &token, kind, &company, None).await?;
         rss_load = rss_load.max(rss);
@@ -503,6 +509,7 @@ async fn run() -> anyhow::Result<()> {
             http_over_raw: figures.throughput_per_s / raw.throughput_per_s,
             replay,
             replay_literal,
+            replay_sync_each,
             http: figures,
         });
     }
@@ -876,6 +883,7 @@ fn replay_script(
     statements: &[Captured],
     keep: &[String],
     parameterized: bool,
+    sync_each: bool,
 ) -> (String, Vec<String>) {
     let mut script = String::new();
     let mut defines = Vec::new();
@@ -888,6 +896,7 @@ fn replay_script(
     let read_id = format!("'{}'", contact_id(7 * ORGS * COMPANIES_PER_ORG));
     // crm sends BEGIN, the tenant settings and the access check together (pipelined), and a
     // read (`read_in_company!`) sends its queries and COMMIT with them: so does the replay.
+    // `sync_each`: with a Sync after every statement, as crm's driver sends them.
     let whole = matches!(kind, "read" | "list");
     let mut pipelined = false;
     for (i, statement) in statements.iter().enumerate() {
@@ -925,6 +934,11 @@ fn replay_script(
         if pipelined && last {
             script.push_str("\\endpipeline\n");
             pipelined = false;
+        } else if pipelined && sync_each {
+            // crm's driver (tokio-postgres) ends every statement with a Sync, and PostgreSQL
+            // answers each Sync with a flush of its own; pgbench's pipeline sends one Sync for
+            // all of them unless told otherwise.
+            script.push_str("\\syncpipeline\n");
         }
     }
     (script, defines)
@@ -1290,6 +1304,14 @@ fn print_table(
             one.crm.unwrap_or_default(),
             one.postgres + one.client + one.crm.unwrap_or_default(),
         );
+        let sync_each = &k.replay_sync_each;
+        println!(
+            "  {:<18} replay with a Sync after every statement, as crm's driver: {:.0}/s, {:.0} + {:.0} µs",
+            "",
+            sync_each.throughput_per_s,
+            sync_each.cpu_us_per_request.postgres,
+            sync_each.cpu_us_per_request.client,
+        );
         println!(
             "  {:<18} replay with the values as literals (planned once): {:.0}/s, {:.0} + {:.0} µs",
             "",
@@ -1343,15 +1365,20 @@ mod tests {
             )),
         };
         let keep = std::slice::from_ref(&org);
-        let (script, defines) =
-            replay_script("create", std::slice::from_ref(&statement), keep, true);
+        let (script, defines) = replay_script(
+            "create",
+            std::slice::from_ref(&statement),
+            keep,
+            true,
+            false,
+        );
         assert_eq!(
             script,
             "INSERT INTO t VALUES (gen_random_uuid(), :v2, :v1, NULL);\n"
         );
         // Numbered as substituted: the highest placeholder first.
         assert_eq!(defines, ["v1=it's".to_owned(), format!("v2={org}")]);
-        let (script, defines) = replay_script("create", &[statement], keep, false);
+        let (script, defines) = replay_script("create", &[statement], keep, false, false);
         assert_eq!(
             script,
             format!("INSERT INTO t VALUES (gen_random_uuid(), '{org}', 'it''s', NULL);\n")
