@@ -1036,17 +1036,7 @@ async fn conversation(db: &TestDb, org: &str, id: &str, title: &str, text: &str,
             sent_at: at,
         }],
     };
-    let org_id = org.parse().unwrap();
-    publish_from(
-        db,
-        Service::Renos,
-        "conversation",
-        org_id,
-        CVR_A,
-        id,
-        &conversation,
-    )
-    .await;
+    from_renos(db, "conversation", org, id, &conversation).await;
 }
 
 /// renos announcing an e-mail thread of company A with one message from the customer.
@@ -1064,17 +1054,19 @@ async fn thread(db: &TestDb, org: &str, id: &str, subject: &str, text: &str, at:
             sent_at: at,
         }],
     };
+    from_renos(db, "email_thread", org, id, &thread).await;
+}
+
+/// renos announcing `event` about its `aggregate` `id` of company A.
+async fn from_renos<M: tekup_proto::Message + tekup_proto::Name>(
+    db: &TestDb,
+    aggregate: &str,
+    org: &str,
+    id: &str,
+    event: &M,
+) {
     let org_id = org.parse().unwrap();
-    publish_from(
-        db,
-        Service::Renos,
-        "email_thread",
-        org_id,
-        CVR_A,
-        id,
-        &thread,
-    )
-    .await;
+    publish_from(db, Service::Renos, aggregate, org_id, CVR_A, id, event).await;
 }
 
 /// Waits (up to a minute) until `sql`, a `count(*) AS n` run as the administrator, says `n`.

@@ -137,15 +137,15 @@ where
 
 /// `read` of a company's records, sent together with the check that the company has a CRM
 /// record (for [`tekup_runtime::read_in_company!`]): a 404 without one, else what was read.
-pub async fn of_existing_company<T>(
+pub async fn of_existing_company<T, E: Into<Problem>>(
     conn: &diesel_async::AsyncPgConnection,
     org_id: uuid::Uuid,
     cvr: &Cvr,
-    read: impl std::future::Future<Output = Result<T, diesel::result::Error>>,
+    read: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<T, Problem> {
     let (exists, read) = futures_util::future::join(company_exists(conn, org_id, cvr), read).await;
     exists?;
-    Ok(read?)
+    read.map_err(Into::into)
 }
 
 /// Contacts and deals hang off a company's CRM record: without one there are none.

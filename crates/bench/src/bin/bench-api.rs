@@ -456,7 +456,7 @@ async fn run() -> anyhow::Result<()> {
     let broker_idle_us_per_s = per_s(command_ticks("tansu").saturating_sub(idle_before.1));
     let services_idle_us_per_s = per_s(services_ticks(&all).saturating_sub(idle_before.2));
     let mut rss_idle = HashMap::new();
-    for running in others.iter().chain([&shared, &crm]) {
+    for running in &all {
         rss_idle.insert(running.service.name().to_owned(), running.rss_mib());
     }
 

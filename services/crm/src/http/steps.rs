@@ -374,13 +374,12 @@ pub async fn communication(
     let (cvr_text, id) = path.into_inner();
     let cvr = cvr("cvr", &cvr_text)?;
     let item = read_in_company!(&pool, &principal, &cvr, AccessLevel::Read, |conn| {
-        let (exists, item) = futures_util::future::join(
-            company_exists(conn, principal.org_id, &cvr),
-            steps::communication(conn, principal.org_id, cvr.as_str(), id),
-        )
-        .await;
-        exists?;
-        item.map_err(not_found("such conversation or e-mail thread"))
+        let item = async {
+            steps::communication(conn, principal.org_id, cvr.as_str(), id)
+                .await
+                .map_err(not_found("such conversation or e-mail thread"))
+        };
+        of_existing_company(conn, principal.org_id, &cvr, item).await
     })?;
     Ok(HttpResponse::Ok().json(CommunicationView::from(item)))
 }
