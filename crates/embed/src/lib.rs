@@ -11,8 +11,9 @@ mod minilm;
 mod openai;
 mod wordpiece;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 
@@ -45,28 +46,114 @@ pub trait Embedder: Send + Sync {
 }
 
 /// The local model, run on the blocking pool so it never stalls the async workers.
+///
+/// Its weights take ~90 MB. Made with [`Local::load`] they stay in memory; made with
+/// [`Local::on_demand`] they are loaded when there is text to embed and let go after a while
+/// without any, so that a vault which is not indexing or searching stays small.
 pub struct Local {
-    model: Arc<MiniLm>,
+    dir: PathBuf,
     space: Space,
+    /// How long the model may sit unused before its weights are let go; `None`: never.
+    unload_after: Option<Duration>,
+    resident: tokio::sync::Mutex<Resident>,
+}
+
+struct Resident {
+    model: Option<Arc<MiniLm>>,
+    last_used: Instant,
 }
 
 impl Local {
     pub const MODEL: &str = "all-MiniLM-L6-v2";
 
-    /// Loads the model from `dir` (`model.safetensors`, `vocab.txt`).
+    /// Loads the model from `dir` (`model.safetensors`, `vocab.txt`) and keeps it loaded.
     pub fn load(dir: &Path) -> Result<Self, String> {
-        Ok(Self {
-            model: Arc::new(MiniLm::load(dir)?),
+        Ok(Self::new(dir, Some(Arc::new(MiniLm::load(dir)?)), None))
+    }
+
+    /// Checks the model in `dir` by loading it once, then keeps it in memory only while it is
+    /// used: after `idle` with nothing to embed its weights are let go, and the next text loads
+    /// them again. Must be called inside a tokio runtime, whose task lets the idle model go; the
+    /// task ends with the last handle to the returned embedder.
+    pub fn on_demand(dir: &Path, idle: Duration) -> Result<Arc<Self>, String> {
+        MiniLm::load(dir)?;
+        let local = Arc::new(Self::new(dir, None, Some(idle)));
+        let weak = Arc::downgrade(&local);
+        let period = (idle / 2).max(Duration::from_millis(50));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                let Some(local) = weak.upgrade() else { break };
+                local.unload_if_idle().await;
+            }
+        });
+        Ok(local)
+    }
+
+    fn new(dir: &Path, model: Option<Arc<MiniLm>>, unload_after: Option<Duration>) -> Self {
+        Self {
+            dir: dir.to_owned(),
             space: Space {
                 model: Self::MODEL.to_owned(),
                 dimensions: minilm::DIMENSIONS,
             },
-        })
+            unload_after,
+            resident: tokio::sync::Mutex::new(Resident {
+                model,
+                last_used: Instant::now(),
+            }),
+        }
     }
 
-    /// The model itself, for callers that are already off the async workers.
-    pub fn model(&self) -> &Arc<MiniLm> {
-        &self.model
+    /// Whether the weights are in memory now.
+    pub async fn is_loaded(&self) -> bool {
+        self.resident.lock().await.model.is_some()
+    }
+
+    /// The model, loaded first if it is not in memory.
+    async fn model(&self) -> Result<Arc<MiniLm>, EmbedError> {
+        let mut resident = self.resident.lock().await;
+        resident.last_used = Instant::now();
+        if let Some(model) = &resident.model {
+            return Ok(model.clone());
+        }
+        let started = Instant::now();
+        let dir = self.dir.clone();
+        let model = tokio::task::spawn_blocking(move || MiniLm::load(&dir))
+            .await
+            .map_err(|err| EmbedError::Unavailable(format!("loading the model stopped: {err}")))?
+            .map_err(EmbedError::Unavailable)?;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "the local embedding model is loaded"
+        );
+        let model = Arc::new(model);
+        resident.model = Some(model.clone());
+        resident.last_used = Instant::now();
+        Ok(model)
+    }
+
+    /// Lets the weights go if nothing has been embedded for `unload_after` and no embedding is
+    /// running now.
+    async fn unload_if_idle(&self) {
+        let Some(idle) = self.unload_after else {
+            return;
+        };
+        let mut resident = self.resident.lock().await;
+        let unused = resident.last_used.elapsed() >= idle;
+        if unused
+            && resident
+                .model
+                .as_ref()
+                .is_some_and(|m| Arc::strong_count(m) == 1)
+        {
+            resident.model = None;
+            tracing::info!(
+                idle_s = idle.as_secs(),
+                "the local embedding model is unloaded until the next text to embed"
+            );
+        }
     }
 }
 
@@ -79,12 +166,15 @@ impl Embedder for Local {
         &'a self,
         texts: &'a [String],
     ) -> BoxFuture<'a, Result<Vec<Vec<f32>>, EmbedError>> {
-        let model = self.model.clone();
         let texts = texts.to_vec();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || texts.iter().map(|t| model.embed(t)).collect())
-                .await
-                .map_err(|err| EmbedError::Unavailable(format!("the model stopped: {err}")))
+            let model = self.model().await?;
+            let vectors =
+                tokio::task::spawn_blocking(move || texts.iter().map(|t| model.embed(t)).collect())
+                    .await
+                    .map_err(|err| EmbedError::Unavailable(format!("the model stopped: {err}")))?;
+            self.resident.lock().await.last_used = Instant::now();
+            Ok(vectors)
         })
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ndarray::{Array1, Array2, Axis, Slice};
+use ndarray::{ArcArray1, ArcArray2, Array1, Array2, Axis, Slice};
 use serde::Deserialize;
 
 use crate::wordpiece::WordPiece;
@@ -20,8 +20,8 @@ const LAYER_NORM_EPS: f32 = 1e-12;
 
 struct Linear {
     /// `[out, in]`, as stored.
-    weight: Array2<f32>,
-    bias: Array1<f32>,
+    weight: ArcArray2<f32>,
+    bias: ArcArray1<f32>,
 }
 
 impl Linear {
@@ -31,8 +31,8 @@ impl Linear {
 }
 
 struct LayerNorm {
-    weight: Array1<f32>,
-    bias: Array1<f32>,
+    weight: ArcArray1<f32>,
+    bias: ArcArray1<f32>,
 }
 
 impl LayerNorm {
@@ -61,11 +61,13 @@ struct Layer {
     output_norm: LayerNorm,
 }
 
+/// The model. Every tensor is a view of one shared buffer of all the weights (~90 MB), so that
+/// dropping the model gives that memory back to the system in one piece.
 pub struct MiniLm {
     tokenizer: WordPiece,
-    word: Array2<f32>,
-    position: Array2<f32>,
-    token_type: Array2<f32>,
+    word: ArcArray2<f32>,
+    position: ArcArray2<f32>,
+    token_type: ArcArray2<f32>,
     embedding_norm: LayerNorm,
     layers: Vec<Layer>,
 }
@@ -209,9 +211,11 @@ fn erf(x: f32) -> f32 {
 
 /// The tensors of a safetensors file: an 8-byte little-endian header length, a JSON header of
 /// `name → {dtype, shape, data_offsets}`, then the data.
+///
+/// The data is read as little-endian `f32`s into one buffer that every tensor of the model views;
+/// a tensor of another type (the file's `position_ids`) is refused by name, never read.
 struct Weights {
-    bytes: Vec<u8>,
-    start: usize,
+    floats: ArcArray1<f32>,
     tensors: HashMap<String, Tensor>,
 }
 
@@ -239,14 +243,18 @@ impl Weights {
                     .map_err(|err| format!("{}: {err}", bad()))
             })
             .collect::<Result<_, _>>()?;
+        let floats = bytes[8 + len..]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect::<Vec<_>>();
         Ok(Self {
-            bytes,
-            start: 8 + len,
+            floats: ArcArray1::from_vec(floats),
             tensors,
         })
     }
 
-    fn floats(&self, name: &str) -> Result<(&[usize], Vec<f32>), String> {
+    /// The shape of tensor `name` and its view of the buffer.
+    fn floats(&self, name: &str) -> Result<(&[usize], ArcArray1<f32>), String> {
         let t = self
             .tensors
             .get(name)
@@ -254,31 +262,34 @@ impl Weights {
         if t.dtype != "F32" {
             return Err(format!("tensor {name} is {}, not F32", t.dtype));
         }
-        let data = self
-            .bytes
-            .get(self.start + t.data_offsets.0..self.start + t.data_offsets.1)
-            .ok_or_else(|| format!("tensor {name} lies outside the file"))?;
-        let floats = data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect::<Vec<_>>();
-        if floats.len() != t.shape.iter().product::<usize>() {
-            return Err(format!("tensor {name} has the wrong size"));
+        let (start, end) = t.data_offsets;
+        if start % 4 != 0
+            || end < start
+            || end / 4 > self.floats.len()
+            || (end - start) / 4 != t.shape.iter().product::<usize>()
+        {
+            return Err(format!("tensor {name} does not fit its place in the file"));
         }
-        Ok((&t.shape, floats))
+        Ok((
+            &t.shape,
+            self.floats
+                .clone()
+                .slice_axis_move(Axis(0), Slice::from(start / 4..end / 4)),
+        ))
     }
 
-    fn matrix(&self, name: &str) -> Result<Array2<f32>, String> {
+    fn matrix(&self, name: &str) -> Result<ArcArray2<f32>, String> {
         match self.floats(name)? {
-            (&[rows, cols], data) => Array2::from_shape_vec((rows, cols), data)
+            (&[rows, cols], data) => data
+                .into_shape_with_order((rows, cols))
                 .map_err(|err| format!("tensor {name}: {err}")),
             (shape, _) => Err(format!("tensor {name} has shape {shape:?}, not a matrix")),
         }
     }
 
-    fn vector(&self, name: &str) -> Result<Array1<f32>, String> {
+    fn vector(&self, name: &str) -> Result<ArcArray1<f32>, String> {
         match self.floats(name)? {
-            (&[_], data) => Ok(Array1::from_vec(data)),
+            (&[_], data) => Ok(data),
             (shape, _) => Err(format!("tensor {name} has shape {shape:?}, not a vector")),
         }
     }

@@ -61,6 +61,9 @@ pub struct EmbedderConfig {
     pub timeout_ms: u64,
     /// Chunks sent to the embedder at once.
     pub batch_size: usize,
+    /// Seconds the local model's weights (~90 MB) stay in memory with nothing to embed; the next
+    /// text loads them again (a fraction of a second). 0 keeps them loaded.
+    pub unload_after_idle_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -82,6 +85,7 @@ impl Default for EmbedderConfig {
             api_key: SecretString::from(""),
             timeout_ms: 30_000,
             batch_size: 16,
+            unload_after_idle_secs: 300,
         }
     }
 }
@@ -180,9 +184,17 @@ pub struct State {
 /// Builds the embedder the settings name.
 pub fn embedder(config: &EmbedderConfig) -> anyhow::Result<Arc<dyn Embedder>> {
     Ok(match config.kind {
-        EmbedderKind::Local => Arc::new(Local::load(&config.model_dir).map_err(|err| {
-            anyhow::anyhow!("cannot load the local embedding model (app.embedder.model_dir): {err}")
-        })?),
+        EmbedderKind::Local => {
+            let local = match config.unload_after_idle_secs {
+                0 => Local::load(&config.model_dir).map(Arc::new),
+                secs => Local::on_demand(&config.model_dir, Duration::from_secs(secs)),
+            };
+            local.map_err(|err| {
+                anyhow::anyhow!(
+                    "cannot load the local embedding model (app.embedder.model_dir): {err}"
+                )
+            })?
+        }
         EmbedderKind::Openai => {
             if config.base_url.is_empty() {
                 anyhow::bail!("app.embedder.base_url must be set for the openai embedder");
