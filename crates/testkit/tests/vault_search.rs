@@ -464,6 +464,31 @@ async fn no_search_mode_reaches_another_org_or_an_ungranted_company() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    // Among several companies asked for at once (checked in one round trip), one out of reach
+    // is enough, and the answer names it.
+    let (status, problem) = world
+        .vault(
+            Method::POST,
+            "/v1/search",
+            &reader,
+            Some(json!({"query": "windows", "cvrs": [CVR_A, CVR_B, CVR_A]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains(CVR_B),
+        "{problem}"
+    );
+    let (status, found) = world
+        .vault(
+            Method::POST,
+            "/v1/search",
+            &reader,
+            Some(json!({"query": "windows", "mode": "full_text", "cvrs": [CVR_A, CVR_A]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(names(found["results"].as_array().unwrap()), ["granted"]);
     for id in [&ungranted, &foreign] {
         for path in [
             format!("/v1/documents/{id}"),

@@ -104,20 +104,27 @@ pub struct SearchView {
 }
 
 /// The companies a search may look in: the ones asked for (each readable, else 404), or all
-/// the principal may read (`None` for an administrator: the whole organization).
+/// the principal may read (`None` for an administrator: the whole organization). The access
+/// to each company asked for is checked in one round trip.
 async fn resolve_cvrs(
     conn: &mut AsyncPgConnection,
     principal: &Principal,
     asked: Option<&[String]>,
 ) -> Result<Option<Vec<String>>, Problem> {
     if let Some(asked) = asked {
-        let mut cvrs = Vec::new();
-        for text in asked {
-            let cvr = cvr("cvrs", text)?;
-            tekup_auth::require_access(conn, principal, &cvr, AccessLevel::Read).await?;
-            cvrs.push(cvr.as_str().to_owned());
+        let cvrs = asked
+            .iter()
+            .map(|text| cvr("cvrs", text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let shared: &AsyncPgConnection = conn;
+        let levels = futures_util::future::try_join_all(cvrs.iter().map(async |cvr| {
+            tekup_db::tenancy::access_level(&mut { shared }, principal.org_id, cvr.as_str()).await
+        }))
+        .await?;
+        for (cvr, level) in cvrs.iter().zip(levels) {
+            tekup_auth::require_level(level, cvr, AccessLevel::Read)?;
         }
-        return Ok(Some(cvrs));
+        return Ok(Some(cvrs.iter().map(|c| c.as_str().to_owned()).collect()));
     }
     if principal.is_admin() {
         return Ok(None);
