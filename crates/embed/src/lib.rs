@@ -13,6 +13,7 @@ mod wordpiece;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -55,7 +56,9 @@ pub struct Local {
     space: Space,
     /// How long the model may sit unused before its weights are let go; `None`: never.
     unload_after: Option<Duration>,
-    resident: tokio::sync::Mutex<Resident>,
+    resident: Arc<tokio::sync::Mutex<Resident>>,
+    /// Loads of the weights begun for text to embed.
+    loads: Arc<AtomicU64>,
 }
 
 struct Resident {
@@ -99,11 +102,18 @@ impl Local {
                 dimensions: minilm::DIMENSIONS,
             },
             unload_after,
-            resident: tokio::sync::Mutex::new(Resident {
+            resident: Arc::new(tokio::sync::Mutex::new(Resident {
                 model,
                 last_used: Instant::now(),
-            }),
+            })),
+            loads: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// How many loads of the weights began because there was text to embed (the check of
+    /// [`Local::on_demand`] and [`Local::load`]'s own load not counted).
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
     }
 
     /// Whether the weights are in memory now.
@@ -111,27 +121,39 @@ impl Local {
         self.resident.lock().await.model.is_some()
     }
 
-    /// The model, loaded first if it is not in memory.
+    /// The model, loaded first if it is not in memory. The lookup and the load run as their own
+    /// task: a caller that goes away mid-load (a client that hung up) neither abandons the load
+    /// nor lets the next caller start a second one.
     async fn model(&self) -> Result<Arc<MiniLm>, EmbedError> {
-        let mut resident = self.resident.lock().await;
-        resident.last_used = Instant::now();
-        if let Some(model) = &resident.model {
-            return Ok(model.clone());
-        }
-        let started = Instant::now();
+        let resident = Arc::clone(&self.resident);
+        let loads = Arc::clone(&self.loads);
         let dir = self.dir.clone();
-        let model = tokio::task::spawn_blocking(move || MiniLm::load(&dir))
+        let find_or_load = async move {
+            let mut resident = resident.lock().await;
+            resident.last_used = Instant::now();
+            if let Some(model) = &resident.model {
+                return Ok(model.clone());
+            }
+            let started = Instant::now();
+            loads.fetch_add(1, Ordering::Relaxed);
+            let model = tokio::task::spawn_blocking(move || MiniLm::load(&dir))
+                .await
+                .map_err(|err| {
+                    EmbedError::Unavailable(format!("loading the model stopped: {err}"))
+                })?
+                .map_err(EmbedError::Unavailable)?;
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "the local embedding model is loaded"
+            );
+            let model = Arc::new(model);
+            resident.model = Some(model.clone());
+            resident.last_used = Instant::now();
+            Ok(model)
+        };
+        tokio::spawn(find_or_load)
             .await
             .map_err(|err| EmbedError::Unavailable(format!("loading the model stopped: {err}")))?
-            .map_err(EmbedError::Unavailable)?;
-        tracing::info!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "the local embedding model is loaded"
-        );
-        let model = Arc::new(model);
-        resident.model = Some(model.clone());
-        resident.last_used = Instant::now();
-        Ok(model)
     }
 
     /// Lets the weights go if nothing has been embedded for `unload_after` and no embedding is
@@ -169,11 +191,16 @@ impl Embedder for Local {
         let texts = texts.to_vec();
         Box::pin(async move {
             let model = self.model().await?;
-            let vectors =
-                tokio::task::spawn_blocking(move || texts.iter().map(|t| model.embed(t)).collect())
-                    .await
-                    .map_err(|err| EmbedError::Unavailable(format!("the model stopped: {err}")))?;
+            let (vectors, model) = tokio::task::spawn_blocking(move || {
+                let vectors = texts.iter().map(|t| model.embed(t)).collect();
+                (vectors, model)
+            })
+            .await
+            .map_err(|err| EmbedError::Unavailable(format!("the model stopped: {err}")))?;
+            // The idle time counts from the end of the work: marked before this handle goes,
+            // so that a long embedding is not followed at once by an unload.
             self.resident.lock().await.last_used = Instant::now();
+            drop(model);
             Ok(vectors)
         })
     }

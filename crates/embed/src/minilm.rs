@@ -230,8 +230,12 @@ impl Weights {
     fn parse(bytes: Vec<u8>) -> Result<Self, String> {
         let bad = || "model.safetensors is damaged".to_owned();
         let len = bytes.get(..8).ok_or_else(bad)?;
-        let len = u64::from_le_bytes(len.try_into().map_err(|_| bad())?) as usize;
-        let header = bytes.get(8..8 + len).ok_or_else(bad)?;
+        let len = u64::from_le_bytes(len.try_into().map_err(|_| bad())?);
+        let data = usize::try_from(len)
+            .ok()
+            .and_then(|len| len.checked_add(8))
+            .ok_or_else(bad)?;
+        let header = bytes.get(8..data).ok_or_else(bad)?;
         let raw: HashMap<String, serde_json::Value> =
             serde_json::from_slice(header).map_err(|err| format!("{}: {err}", bad()))?;
         let tensors = raw
@@ -243,7 +247,7 @@ impl Weights {
                     .map_err(|err| format!("{}: {err}", bad()))
             })
             .collect::<Result<_, _>>()?;
-        let floats = bytes[8 + len..]
+        let floats = bytes[data..]
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect::<Vec<_>>();
@@ -263,10 +267,12 @@ impl Weights {
             return Err(format!("tensor {name} is {}, not F32", t.dtype));
         }
         let (start, end) = t.data_offsets;
+        let size = t.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
         if start % 4 != 0
+            || end % 4 != 0
             || end < start
             || end / 4 > self.floats.len()
-            || (end - start) / 4 != t.shape.iter().product::<usize>()
+            || Some((end - start) / 4) != size
         {
             return Err(format!("tensor {name} does not fit its place in the file"));
         }
