@@ -103,6 +103,16 @@ pub struct SearchView {
     results: Vec<ResultView>,
 }
 
+/// A search names 1 to 100 companies when it names any.
+fn check_cvrs(cvrs: Option<&[String]>, errors: &mut Vec<FieldError>) {
+    if cvrs.is_some_and(|c| c.is_empty() || c.len() > 100) {
+        errors.push(FieldError::new(
+            "cvrs",
+            "must name 1 to 100 companies when given",
+        ));
+    }
+}
+
 /// The companies a search may look in: the ones asked for (each readable, else 404), or all
 /// the principal may read (`None` for an administrator: the whole organization). The access
 /// to each company asked for is checked in one round trip.
@@ -112,10 +122,13 @@ async fn resolve_cvrs(
     asked: Option<&[String]>,
 ) -> Result<Option<Vec<String>>, Problem> {
     if let Some(asked) = asked {
-        let cvrs = asked
-            .iter()
-            .map(|text| cvr("cvrs", text))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut cvrs = Vec::with_capacity(asked.len());
+        for text in asked {
+            let cvr = cvr("cvrs", text)?;
+            if !cvrs.contains(&cvr) {
+                cvrs.push(cvr);
+            }
+        }
         let shared: &AsyncPgConnection = conn;
         let levels = futures_util::future::try_join_all(cvrs.iter().map(async |cvr| {
             tekup_db::tenancy::access_level(&mut { shared }, principal.org_id, cvr.as_str()).await
@@ -209,16 +222,7 @@ pub async fn search(
     {
         errors.push(FieldError::new("to", "must be after from"));
     }
-    if body
-        .cvrs
-        .as_ref()
-        .is_some_and(|c| c.is_empty() || c.len() > 100)
-    {
-        errors.push(FieldError::new(
-            "cvrs",
-            "must name 1 to 100 companies when given",
-        ));
-    }
+    check_cvrs(body.cvrs.as_deref(), &mut errors);
     check(errors)?;
     if let Some(kinds) = &body.kinds {
         check_kinds(kinds)?;
@@ -389,6 +393,7 @@ pub async fn similar_to_text(
     if !(0.0..=1.0).contains(&min_score) {
         errors.push(FieldError::new("min_score", "must be 0 to 1"));
     }
+    check_cvrs(body.cvrs.as_deref(), &mut errors);
     check(errors)?;
     if let Some(kinds) = &body.kinds {
         check_kinds(kinds)?;
