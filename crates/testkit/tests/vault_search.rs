@@ -338,6 +338,21 @@ async fn versions_uploads_and_bad_input() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    // Both searches name 1 to 100 companies when they name any.
+    let many: Vec<String> = (0..101).map(|_| CVR_A.to_owned()).collect();
+    for (path, body) in [
+        ("/v1/search", json!({"query": "vinduer", "cvrs": []})),
+        ("/v1/similar", json!({"text": "vinduer", "cvrs": []})),
+        ("/v1/similar", json!({"text": "vinduer", "cvrs": many})),
+    ] {
+        let (status, problem) = world.vault(Method::POST, path, &admin, Some(body)).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {problem}"
+        );
+        assert_eq!(problem["errors"][0]["field"], "cvrs", "{path}: {problem}");
+    }
     let (_, page) = world.vault(Method::GET, &path, &admin, None).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
 
