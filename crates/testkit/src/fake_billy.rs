@@ -93,8 +93,8 @@ impl FakeBilly {
         }
     }
 
-    /// Adds a company contact with a contact person's e-mail address.
-    pub fn add_contact(&self, name: &str, cvr: &str, email: &str) {
+    /// Adds a company contact with a contact person's e-mail address; returns its id.
+    pub fn add_contact(&self, name: &str, cvr: &str, email: &str) -> String {
         let mut inner = lock(&self.inner);
         inner.next_id += 1;
         let id = format!("c{}", inner.next_id);
@@ -103,6 +103,21 @@ impl FakeBilly {
             "registrationNo": cvr, "countryId": "DK",
             "contactPersons": [{"name": name, "email": email}],
         }));
+        id
+    }
+
+    /// Adds an approved invoice of 1 000 kr. to contact `contact_id`; returns its id.
+    pub fn add_invoice(&self, contact_id: &str) -> String {
+        let mut inner = lock(&self.inner);
+        inner.next_id += 1;
+        let (id, number) = (format!("i{}", inner.next_id), inner.next_id);
+        inner.invoices.push(json!({
+            "id": id, "organizationId": "org-fake", "contactId": contact_id,
+            "invoiceNo": number, "entryDate": "2026-11-02", "dueDate": "2026-11-16",
+            "state": "approved", "currencyId": "DKK", "amount": 800.0, "grossAmount": 1000.0,
+            "balance": 1000.0, "isPaid": false, "lines": [],
+        }));
+        id
     }
 
     pub fn invoices(&self) -> Vec<Value> {

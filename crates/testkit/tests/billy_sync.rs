@@ -449,6 +449,120 @@ async fn every_page_is_read_and_a_429_holds_the_organization_back() {
     assert_eq!(connection["connected"], false);
 }
 
+/// Billy.dk's contacts and invoices follow the company grants: a user granted one company reads
+/// its contact and invoice and the private customer's, never another company's; an
+/// administrator reads them all.
+#[tokio::test]
+async fn billy_records_are_read_only_where_their_company_is_granted() {
+    const GRANTED: &str = "13585628";
+    const OTHER: &str = "25313763";
+    let world = World::new().await;
+    let org = world.identity.org("Rendetalje ApS").await.unwrap();
+    let (_, admin) = world
+        .identity
+        .user(&org, "admin@rendetalje.dk", "admin")
+        .await
+        .unwrap();
+    let (reader_id, reader) = world
+        .identity
+        .user(&org, "laeser@rendetalje.dk", "viewer")
+        .await
+        .unwrap();
+    for cvr in [GRANTED, OTHER] {
+        expect(
+            &world.identity.shared,
+            Method::POST,
+            "/v1/companies",
+            &admin,
+            Some(json!({"cvr": cvr, "name": format!("Kunde {cvr}")})),
+            201,
+        )
+        .await;
+    }
+    expect(
+        &world.identity.shared,
+        Method::PUT,
+        &format!("/v1/companies/{GRANTED}/grants/{reader_id}"),
+        &admin,
+        Some(json!({"access_level": "read"})),
+        200,
+    )
+    .await;
+    // As typed into Billy.dk: the granted company with prefix and spaces.
+    let granted = world
+        .fake
+        .add_contact("Kontor ApS", "DK 13 58 56 28", "kontor@kunde.dk");
+    let other = world.fake.add_contact("Anden ApS", OTHER, "anden@kunde.dk");
+    world.fake.seed_contacts("Privat", 1);
+    let private = world.fake.contacts().last().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let invoices: Vec<String> = [&granted, &other, &private]
+        .map(|contact| world.fake.add_invoice(contact))
+        .into();
+    world.connect(&admin).await;
+    expect(
+        &world.billy,
+        Method::POST,
+        "/v1/billy/sync",
+        &admin,
+        None,
+        200,
+    )
+    .await;
+
+    let ids = async |token: &str, resource: &str| -> Vec<String> {
+        let page = expect(
+            &world.billy,
+            Method::GET,
+            &format!("/v1/billy/{resource}"),
+            token,
+            None,
+            200,
+        )
+        .await;
+        let mut ids: Vec<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["billy_id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    wait_until("the grant in billy", Duration::from_secs(30), async || {
+        ids(&reader, "customers").await.contains(&granted)
+    })
+    .await;
+    assert_eq!(
+        ids(&reader, "customers").await,
+        sorted(vec![granted.clone(), private.clone()])
+    );
+    assert_eq!(
+        ids(&reader, "invoices").await,
+        sorted(vec![invoices[0].clone(), invoices[2].clone()])
+    );
+    assert_eq!(
+        ids(&admin, "customers").await,
+        sorted(vec![granted, other, private])
+    );
+    assert_eq!(ids(&admin, "invoices").await, sorted(invoices));
+    assert_eq!(
+        world
+            .count(&format!(
+                "SELECT count(*) AS n FROM billy.cached_customers WHERE cvr = '{GRANTED}'"
+            ))
+            .await,
+        1,
+        "the CVR is kept as its 8 digits"
+    );
+}
+
 impl World {
     fn fault(&self, method: &str, resource: &str, fault: Fault) {
         self.fake.fault(method, resource, fault);

@@ -319,7 +319,8 @@ async fn cache_page(
     Ok(HttpResponse::Ok().json(Page::new(views, limit, |r| r.billy_id.clone())))
 }
 
-/// Billy.dk's invoices as last read.
+/// Billy.dk's invoices as last read: those of the contacts the user may read (an invoice of a
+/// contact not cached, by administrators only).
 #[utoipa::path(get, path = "/v1/billy/invoices", tag = "billy", security(("user" = [])),
     params(PageQuery), responses((status = 200, description = "A page of records: {items, next_cursor}")))]
 pub async fn invoices(
@@ -330,7 +331,8 @@ pub async fn invoices(
     cache_page(principal, pool, query, "cached_invoices").await
 }
 
-/// Billy.dk's contacts as last read.
+/// Billy.dk's contacts as last read: those of the companies the user may read, and private
+/// customers (no CVR).
 #[utoipa::path(get, path = "/v1/billy/customers", tag = "billy", security(("user" = [])),
     params(PageQuery), responses((status = 200, description = "A page of records: {items, next_cursor}")))]
 pub async fn customers(

@@ -102,6 +102,21 @@ pub async fn sync(
     result.map(|(outcome, _)| outcome)
 }
 
+/// A contact's registration number as the grants name companies: a valid CVR as its 8 digits
+/// (Billy.dk keeps what was typed, e.g. `DK 13 58 56 28`); anything else as typed, which
+/// matches no grant, so that only administrators read such a contact.
+fn registration(contact: &Value) -> Option<String> {
+    let typed = text(contact, "registrationNo")?.trim();
+    if typed.is_empty() {
+        return None;
+    }
+    Some(
+        tekup_types::Cvr::parse(typed)
+            .map(|cvr| cvr.as_str().to_owned())
+            .unwrap_or_else(|_| typed.to_owned()),
+    )
+}
+
 /// Caches a chunk of contacts in one transaction (one statement for the rows, one for their
 /// events) and announces each new or changed one; returns how many changed.
 async fn cache_contacts(pool: &Pool, org_id: Uuid, chunk: &[Value]) -> Result<usize, BillyError> {
@@ -110,13 +125,18 @@ async fn cache_contacts(pool: &Pool, org_id: Uuid, chunk: &[Value]) -> Result<us
         .filter_map(|contact| Some((contact, text(contact, "id")?)))
         .collect();
     let hashes: Vec<String> = listed.iter().map(|(contact, _)| hash(contact)).collect();
+    let cvrs: Vec<Option<String>> = listed
+        .iter()
+        .map(|(contact, _)| registration(contact))
+        .collect();
     let customers: Vec<CachedCustomer<'_>> = listed
         .iter()
         .zip(&hashes)
-        .map(|((contact, billy_id), hash)| CachedCustomer {
+        .zip(&cvrs)
+        .map(|(((contact, billy_id), hash), cvr)| CachedCustomer {
             billy_id,
             name: text(contact, "name").unwrap_or(""),
-            cvr: text(contact, "registrationNo"),
+            cvr: cvr.as_deref(),
             email: contact
                 .get("contactPersons")
                 .and_then(Value::as_array)
