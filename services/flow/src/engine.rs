@@ -341,12 +341,29 @@ impl Engine {
                 &mut deliveries,
             )
             .await;
-        // What a receiver answers is stored: a secret it echoes back is not.
+        // What a step made is stored (and a child's input becomes its execution's): a secret in
+        // it, rendered from the variables or echoed back by a receiver, is not. A child reads
+        // the variables itself.
         let result = result
             .map(|outcome| match outcome {
                 Outcome::Next { output, goto } => Outcome::Next {
                     output: secrets.redact_value(output),
                     goto,
+                },
+                Outcome::Emit {
+                    output,
+                    event_type,
+                    payload,
+                    cvr,
+                } => Outcome::Emit {
+                    output: secrets.redact_value(output),
+                    event_type,
+                    payload,
+                    cvr,
+                },
+                Outcome::Child { workflow, input } => Outcome::Child {
+                    workflow,
+                    input: secrets.redact_value(input),
                 },
                 other => other,
             })
@@ -470,7 +487,7 @@ impl Engine {
                 let mut all_headers = Map::new();
                 if let Some(name) = integration {
                     let integration = self.integration(execution.org_id, name).await?;
-                    url = format!("{}{url}", integration.url.trim_end_matches('/'));
+                    url = on_integration(&integration.url, &url)?;
                     if let Some(h) = integration.headers.as_object() {
                         all_headers.extend(h.clone());
                     }
@@ -1242,16 +1259,45 @@ fn scope(execution: &Execution, vars: &Map<String, Value>) -> Map<String, Value>
 }
 
 /// Sends a request; the status and body (JSON when it parses, else text, at most 64 KiB).
+/// `path` (rendered) on the integration at `base`: the integration's headers, its credentials,
+/// go to its own scheme, host and port only, whatever the step's inputs made of the path.
+fn on_integration(base: &str, path: &str) -> Result<String, StepError> {
+    let refused = |why: &str| StepError::permanent("integration", why.to_owned());
+    if !path.starts_with('/') {
+        return Err(refused(
+            "the url of a step with an integration must be a path starting with /",
+        ));
+    }
+    let joined = format!("{}{path}", base.trim_end_matches('/'));
+    let origin = |url: &str| reqwest::Url::parse(url).ok().map(|u| u.origin());
+    match (origin(base), origin(&joined)) {
+        (Some(base), Some(to)) if base == to => Ok(joined),
+        _ => Err(refused(
+            "the step's url leaves the integration's host: refused",
+        )),
+    }
+}
+
+/// The largest part of an answer that is read (and kept as the step's output).
+const ANSWER_LIMIT: usize = 64 * 1024;
+
 async fn send(request: reqwest::RequestBuilder) -> Result<(u16, Value), StepError> {
-    let response = request.send().await.map_err(|e| StepError {
+    let mut response = request.send().await.map_err(|e| StepError {
         kind: if e.is_timeout() { "timeout" } else { "connect" },
         message: e.without_url().to_string(),
         retryable: true,
         status: None,
     })?;
     let status = response.status().as_u16();
-    let bytes = response.bytes().await.unwrap_or_default();
-    let limited = &bytes[..bytes.len().min(64 * 1024)];
+    // Read up to the limit and no further: a huge answer never sits in memory whole.
+    let mut bytes = Vec::new();
+    while bytes.len() < ANSWER_LIMIT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let limited = &bytes[..bytes.len().min(ANSWER_LIMIT)];
     let body = serde_json::from_slice(limited)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(limited).into_owned()));
     let (kind, retryable) = match status {
@@ -1266,4 +1312,33 @@ async fn send(request: reqwest::RequestBuilder) -> Result<(u16, Value), StepErro
         retryable,
         status: Some(status),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_on_an_integration_stays_on_its_host() {
+        let base = "https://api.crm.example/v2/";
+        assert_eq!(
+            on_integration(base, "/things/7?x=1").ok().as_deref(),
+            Some("https://api.crm.example/v2/things/7?x=1")
+        );
+        // What inputs could make of a path: none leaves the host.
+        for path in [
+            "@evil.example/steal",
+            ".evil.example/steal",
+            "evil",
+            "",
+            ":8443/elsewhere",
+        ] {
+            assert!(on_integration(base, path).is_err(), "{path:?}");
+        }
+        assert!(
+            on_integration("https://api.crm.example", "//evil.example/x")
+                .is_ok_and(|url| reqwest::Url::parse(&url)
+                    .is_ok_and(|u| u.host_str() == Some("api.crm.example")))
+        );
+    }
 }

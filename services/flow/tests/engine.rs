@@ -167,7 +167,10 @@ async fn steps_run_in_order_through_retries_a_sub_workflow_a_wait_and_a_delay() 
         {"id": "notify", "type": "webhook", "integration": "orders", "event_type": "order.created",
          "payload": {"n": "{{ steps.calc.n }}", "auth": "Bearer {{ vars.api_token }}"},
          "retry": {"max_attempts": 3, "initial_interval_ms": 200}},
-        {"id": "sub", "type": "workflow", "workflow": "double", "input": {"n": "{{ steps.calc.n }}"}},
+        {"id": "tell", "type": "emit", "event": "tekup.flow.v1.SignalEmitted",
+         "payload": {"name": "audit", "payload_json": "Bearer {{ vars.api_token }}"}},
+        {"id": "sub", "type": "workflow", "workflow": "double",
+         "input": {"n": "{{ steps.calc.n }}", "key": "{{ vars.api_token }}"}},
         {"id": "wait", "type": "wait_for_event", "event": "tekup.flow.v1.SignalEmitted",
          "match": "event.name == 'go' && event.payload_json == string(steps.calc.n)",
          "timeout_seconds": 60},
@@ -255,6 +258,7 @@ async fn steps_run_in_order_through_retries_a_sub_workflow_a_wait_and_a_delay() 
         ("gate", 1, "succeeded"),
         ("notify", 1, "retrying"),
         ("notify", 2, "succeeded"),
+        ("tell", 1, "succeeded"),
         ("sub", 1, "succeeded"),
         ("wait", 1, "succeeded"),
         ("pause", 1, "succeeded"),
@@ -295,6 +299,10 @@ async fn steps_run_in_order_through_retries_a_sub_workflow_a_wait_and_a_delay() 
             .await;
     }
     assert_eq!(stored, 0, "the secret is stored in clear somewhere");
+    assert_eq!(
+        done["outputs"]["tell"]["payload_json"], "Bearer [secret]",
+        "{done}"
+    );
     assert_eq!(
         done["outputs"]["notify"]["body"]["received"],
         "Bearer [secret]"

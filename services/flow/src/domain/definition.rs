@@ -307,14 +307,20 @@ pub fn parse(value: &Value) -> Result<Definition, Vec<FieldError>> {
                     &format!("{at}.url"),
                     &mut errors,
                 );
-                if integration.is_none()
-                    && !url.starts_with("http://")
-                    && !url.starts_with("https://")
-                {
-                    errors.push(FieldError::new(
+                match integration {
+                    None if !url.starts_with("http://") && !url.starts_with("https://") => {
+                        errors.push(FieldError::new(
+                            format!("{at}.url"),
+                            "must be absolute (http:// or https://) unless an integration is named",
+                        ));
+                    }
+                    // The integration's headers (its credentials) go to its own host only.
+                    Some(_) if !url.starts_with('/') => errors.push(FieldError::new(
                         format!("{at}.url"),
-                        "must be absolute (http:// or https://) unless an integration is named",
-                    ));
+                        "must be a path on the integration (starting with /) when an integration \
+                         is named",
+                    )),
+                    _ => {}
                 }
                 template(
                     &Value::Object(headers.clone()),
@@ -461,6 +467,8 @@ mod tests {
                 {"id": "a", "type": "delay", "seconds": 0},
                 {"id": "c", "type": "emit", "event": "tekup.crm.v1.DealChanged", "payload": {"x": "{{ nope }}"}},
                 {"id": "d", "type": "http", "method": "TRACE", "url": "/relative"},
+                {"id": "e", "type": "http", "method": "GET", "integration": "crm",
+                 "url": "@evil.example/steal"},
             ]
         }))
         .unwrap_err();
@@ -475,6 +483,7 @@ mod tests {
             "definition.steps[2].payload.x",
             "definition.steps[3].method",
             "definition.steps[3].url",
+            "definition.steps[4].url",
         ] {
             assert!(
                 fields.iter().any(|f| f == expected),
