@@ -250,6 +250,47 @@ async fn a_lead_becomes_a_recurring_customer_and_is_invoiced() {
         StatusCode::CONFLICT,
         "a decided quote stays decided"
     );
+    // A second lead of the same company becomes the same customer.
+    let second = world
+        .ok(
+            Method::POST,
+            "/v1/leads",
+            &admin,
+            json!({"source": "email", "name": "Kunde ApS", "cvr": CVR,
+                   "message": "Kan I også pudse vinduer?"}),
+            201,
+        )
+        .await;
+    let converted = world
+        .ok(
+            Method::POST,
+            &format!("/v1/leads/{}/convert", second["id"].as_str().unwrap()),
+            &admin,
+            Value::Null,
+            200,
+        )
+        .await;
+    assert_eq!(converted["id"], customer["id"], "{converted}");
+    // Every status a lead went through is announced, once: each conversion, and the quote's
+    // acceptance.
+    let announced = |lead: &str, status: &str| {
+        format!(
+            "SELECT count(*) AS n FROM renos.outbox WHERE event_type = \
+             'tekup.renos.v1.LeadStatusChanged' AND aggregate_id = '{lead}' \
+             AND strpos(encode(payload, 'escape'), '{status}') > 0"
+        )
+    };
+    for (lead, status) in [
+        (lead_id, "qualified"),
+        (lead_id, "won"),
+        (second["id"].as_str().unwrap(), "qualified"),
+    ] {
+        assert_eq!(
+            world.admin_count(&announced(lead, status)).await,
+            1,
+            "{lead} {status}"
+        );
+    }
 
     // Weekly at 09:00 in Copenhagen across the end of summer time (25 October 2026).
     let cleaner = Uuid::now_v7();

@@ -371,6 +371,16 @@ pub async fn convert_lead(
         if lead.status == "lost" {
             return Err(Problem::conflict("A lost lead cannot be converted."));
         }
+        // A company that is a customer already (an earlier lead, or entered by hand) is the
+        // customer this lead becomes.
+        let existing = match lead.cvr.as_deref() {
+            Some(cvr) => customers::find_business(conn, principal.org_id, cvr).await?,
+            None => None,
+        };
+        if let Some(customer) = existing {
+            customers::set_lead(conn, principal.org_id, id, "qualified", Some(customer.id)).await?;
+            return Ok(customer);
+        }
         let customer = customers::create(
             conn,
             principal.org_id,
@@ -387,7 +397,7 @@ pub async fn convert_lead(
             },
         )
         .await?;
-        customers::set_lead(conn, id, "qualified", Some(customer.id)).await?;
+        customers::set_lead(conn, principal.org_id, id, "qualified", Some(customer.id)).await?;
         Ok(customer)
     })?;
     Ok(HttpResponse::Ok().json(CustomerView::from(customer)))
@@ -953,7 +963,7 @@ pub async fn set_lead_status(
                 lead.status
             )));
         }
-        Ok::<_, Problem>(customers::set_lead(conn, id, &body.status, None).await?)
+        Ok::<_, Problem>(customers::set_lead(conn, principal.org_id, id, &body.status, None).await?)
     })?;
     Ok(HttpResponse::Ok().json(LeadView::from(lead)))
 }

@@ -100,6 +100,23 @@ pub fn customer_scope(c: &Customer) -> crate::events::Scope {
     }
 }
 
+/// The organization's business customer with this CVR, if there is one (there is at most one).
+pub async fn find_business(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    cvr: &str,
+) -> Result<Option<Customer>, Error> {
+    use diesel::OptionalExtension;
+    diesel::sql_query(format!(
+        "SELECT {CUSTOMER} FROM renos.customers WHERE org_id = $1 AND cvr = $2"
+    ))
+    .bind::<SqlUuid, _>(org_id)
+    .bind::<Text, _>(cvr)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Customer, Error> {
     diesel::sql_query(format!(
         "SELECT {CUSTOMER} FROM renos.customers WHERE id = $1"
@@ -221,13 +238,15 @@ pub async fn find_lead(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Lead, E
     .await
 }
 
+/// Sets a lead's status (and the customer it became) and announces the change.
 pub async fn set_lead(
     conn: &mut AsyncPgConnection,
+    org_id: Uuid,
     id: Uuid,
     status: &str,
     customer_id: Option<Uuid>,
 ) -> Result<Lead, Error> {
-    diesel::sql_query(format!(
+    let lead: Lead = diesel::sql_query(format!(
         "UPDATE renos.leads SET status = $2, customer_id = coalesce($3, customer_id), \
          updated_at = now() WHERE id = $1 RETURNING {LEAD}"
     ))
@@ -235,7 +254,25 @@ pub async fn set_lead(
     .bind::<Text, _>(status)
     .bind::<Nullable<SqlUuid>, _>(customer_id)
     .get_result(conn)
-    .await
+    .await?;
+    crate::events::publish(
+        conn,
+        "lead",
+        &crate::events::Scope {
+            org_id,
+            cvr: lead.cvr.clone(),
+        },
+        lead.id,
+        &tekup_proto::renos::v1::LeadStatusChanged {
+            lead_id: lead.id.to_string(),
+            org_id: org_id.to_string(),
+            cvr: lead.cvr.clone().unwrap_or_default(),
+            status: lead.status.clone(),
+            customer_id: lead.customer_id.map(|c| c.to_string()).unwrap_or_default(),
+        },
+    )
+    .await?;
+    Ok(lead)
 }
 
 /// The organization's leads the user may read, best first within the newest.

@@ -312,12 +312,7 @@ pub async fn set_quote_status(
     if status == "accepted"
         && let Some(lead) = quote.lead_id
     {
-        diesel::sql_query(
-            "UPDATE renos.leads SET status = 'won', updated_at = now() WHERE id = $1",
-        )
-        .bind::<SqlUuid, _>(lead)
-        .execute(conn)
-        .await?;
+        super::customers::set_lead(conn, quote.org_id, lead, "won", None).await?;
     }
     announce_quote(conn, &quote).await?;
     Ok(quote)
