@@ -200,6 +200,13 @@ impl From<DbError> for Problem {
                     "body",
                     "must not contain NUL characters (\\u0000)",
                 )]),
+                // A value that passed the handler's checks but not the column's type or an
+                // index's size: too large a number, a date beyond PostgreSQL's calendar, too
+                // long a text. Input, not a server fault.
+                _ if is_out_of_range(info.message()) => Problem::validation(vec![FieldError::new(
+                    info.column_name().unwrap_or("body"),
+                    "holds a value too large or too long to be stored",
+                )]),
                 _ => Problem::internal(&info.message()),
             },
             other => Problem::internal(&other),
@@ -220,6 +227,20 @@ impl From<diesel::result::Error> for Problem {
     fn from(err: diesel::result::Error) -> Self {
         DbError::from(err).into()
     }
+}
+
+/// PostgreSQL's messages for SQLSTATE 22001 (string data right truncation), 22003 (numeric
+/// value out of range), 22008 (datetime field overflow) and 54000 (an index row too large).
+fn is_out_of_range(message: &str) -> bool {
+    [
+        "out of range",
+        "numeric field overflow",
+        "value too long for type",
+        "index row size",
+        "index row requires",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 fn is_nul_in_text(message: &str) -> bool {
@@ -253,6 +274,29 @@ mod tests {
         assert_eq!(body["status"], 404);
         assert_eq!(body["type"], "https://problems.tekup.dk/not-found");
         assert_eq!(body["detail"], "No company 12345678.");
+    }
+
+    #[test]
+    fn values_the_database_cannot_store_are_the_client_s_to_fix() {
+        use diesel::result::{DatabaseErrorKind::Unknown, Error::DatabaseError};
+        for message in [
+            "date out of range: \"-5000-01-01\"",
+            "timestamp out of range",
+            "value \"99999999999\" is out of range for type integer",
+            "value too long for type character varying(255)",
+            "index row size 10032 exceeds btree version 4 maximum 2704 for index \"x_idx\"",
+        ] {
+            let problem = Problem::from(DbError::Query(DatabaseError(
+                Unknown,
+                Box::new(message.to_owned()),
+            )));
+            assert_eq!(problem.status, 422, "{message}");
+        }
+        let other = Problem::from(DbError::Query(DatabaseError(
+            Unknown,
+            Box::new("relation \"x\" does not exist".to_owned()),
+        )));
+        assert_eq!(other.status, 500);
     }
 
     #[test]

@@ -245,6 +245,38 @@ async fn repeated_failed_logins_are_refused_with_429() {
     );
 }
 
+/// Guesses sent all at once are counted as they arrive: no more than the limit get an answer
+/// about the password, the rest are refused with 429. An absurd e-mail is refused as input.
+#[tokio::test]
+async fn parallel_guesses_get_no_more_tries_than_the_limit() {
+    let (_db, shared) = shared(&[("APP__LOGIN__MAX_FAILURES_PER_ACCOUNT", "3")]).await;
+    let org = shared.org("Rendetalje ApS").await;
+    shared.user(org, "mette@rendetalje.dk", "viewer").await;
+    let guesses = (0..12).map(|i| {
+        let shared = &shared;
+        async move {
+            shared
+                .login("mette@rendetalje.dk", &format!("guess-{i}-guess"))
+                .await
+                .0
+        }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let tried = answers
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((tried, refused), (3, 9), "{answers:?}");
+
+    let (status, problem) = shared.login(&"x".repeat(10_000), PASSWORD).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "email");
+}
+
 #[tokio::test]
 async fn a_refresh_token_works_once_and_its_reuse_ends_the_whole_login() {
     let (_db, shared) = shared(&[]).await;

@@ -8,6 +8,7 @@ use serde_json::json;
 use tekup_auth::{Claims, Jwks, Principal};
 use tekup_db::Pool;
 use tekup_db::tenancy::Context;
+use tekup_runtime::problem::FieldError;
 use tekup_runtime::{Problem, in_context};
 use tekup_types::Role;
 use utoipa::ToSchema;
@@ -84,17 +85,30 @@ pub async fn login(
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, Problem> {
     let email = body.email.trim().to_lowercase();
+    if email.chars().count() > 254 {
+        return Err(Problem::validation(vec![FieldError::new(
+            "email",
+            "must be at most 254 characters",
+        )]));
+    }
     let source = source(&req);
     let since = Utc::now() - Duration::seconds(state.login.window_secs);
-    let (failures, user) = in_context!(&pool, Context::System, |conn| {
-        let failures = sessions::recent_failures(conn, &email, &source, since).await?;
+    // The attempt counts as a failure from the moment it is admitted, under the locks of its
+    // account and source, until its password is found right: attempts sent in parallel see
+    // each other, and no more than the limit get a guess.
+    let (limited, user) = in_context!(&pool, Context::System, |conn| {
+        sessions::lock_attempts(conn, &email, &source).await?;
+        let (by_account, by_source) =
+            sessions::recent_failures(conn, &email, &source, since).await?;
+        let limited = by_account >= state.login.max_failures_per_account
+            || by_source >= state.login.max_failures_per_source;
+        if !limited {
+            sessions::record_failure(conn, &email, &source).await?;
+        }
         let user = users::find_by_email(conn, &email).await?;
-        Ok::<_, Problem>((failures, user))
+        Ok::<_, Problem>((limited, user))
     })?;
-    let (by_account, by_source) = failures;
-    if by_account >= state.login.max_failures_per_account
-        || by_source >= state.login.max_failures_per_source
-    {
+    if limited {
         let mut response = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too-many-attempts",
@@ -122,7 +136,6 @@ pub async fn login(
     let account = user.as_ref().map(|u| (u.org_id, u.id));
     let Some(user) = user.filter(|_| matches) else {
         in_context!(&pool, Context::System, |conn| {
-            sessions::record_failure(conn, &email, &source).await?;
             audit::system_log(
                 conn,
                 account.map(|(org, _)| org),

@@ -116,6 +116,25 @@ pub async fn recent_failures(
     Ok((by_account, by_source))
 }
 
+/// Holds, until the transaction ends, the locks of login attempts for `email` and from
+/// `source`: the attempts of one account or one source are counted one after another, so that
+/// attempts sent in parallel cannot all see the count below the limit.
+pub async fn lock_attempts(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+    source: &str,
+) -> Result<(), Error> {
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('login-email:' || $1, 0)), \
+                pg_advisory_xact_lock(hashtextextended('login-source:' || $2, 0))",
+    )
+    .bind::<diesel::sql_types::Text, _>(email)
+    .bind::<diesel::sql_types::Text, _>(source)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn record_failure(
     conn: &mut AsyncPgConnection,
     email: &str,
