@@ -752,6 +752,19 @@ impl Engine {
                     Some(waiting),
                 ),
                 Outcome::Child { workflow, input } => {
+                    // Workflows that start each other in a circle stop here.
+                    if executions::nesting(conn, id, MAX_NESTING).await? >= MAX_NESTING {
+                        let error = StepError::permanent(
+                            "workflow",
+                            format!(
+                                "sub-workflows nest deeper than {MAX_NESTING}: do workflows \
+                                 start each other in a circle?"
+                            ),
+                        );
+                        self.end(conn, execution, "failed", Some(&error), Some(&step.id))
+                            .await?;
+                        return Ok(false);
+                    }
                     let child = workflows::active(conn, org_id, &workflow).await;
                     let child = match child {
                         Ok(child) => child,
@@ -1277,6 +1290,9 @@ fn on_integration(base: &str, path: &str) -> Result<String, StepError> {
         )),
     }
 }
+
+/// How deep sub-workflows may nest: a top-level execution and this many levels below it.
+const MAX_NESTING: i32 = 8;
 
 /// The largest part of an answer that is read (and kept as the step's output).
 const ANSWER_LIMIT: usize = 64 * 1024;

@@ -473,6 +473,53 @@ async fn definitions_are_checked_and_only_administrators_change_them() {
         )
         .await;
     assert!(typo.to_string().contains("sconds"), "{typo}");
+    // A workflow cannot start itself; two that start each other stop at the nesting limit.
+    let itself = world
+        .send(
+            Method::POST,
+            "/v1/workflows",
+            Some(
+                json!({"name": "ouroboros", "definition": {"trigger": {"type": "manual"},
+                "steps": [{"id": "again", "type": "workflow", "workflow": "ouroboros"}]}}),
+            ),
+            422,
+        )
+        .await;
+    assert_eq!(
+        itself["errors"][0]["field"], "definition.steps[0].workflow",
+        "{itself}"
+    );
+    for (name, other) in [("ping", "pong"), ("pong", "ping")] {
+        world
+            .workflow(
+                name,
+                json!({"trigger": {"type": "manual"},
+                    "steps": [{"id": "call", "type": "workflow", "workflow": other}]}),
+            )
+            .await;
+    }
+    let top = world.run("ping", json!({})).await;
+    assert_eq!(world.ended(&top).await["status"], "failed");
+    let started = world
+        .send(Method::GET, "/v1/executions?limit=50", None, 200)
+        .await;
+    let circle: Vec<&Value> = started["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| ["ping", "pong"].contains(&e["workflow"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        circle.len(),
+        9,
+        "the top and eight levels below it: {started}"
+    );
+    assert!(
+        circle.iter().any(|e| e["error"]
+            .as_str()
+            .is_some_and(|m| m.contains("nest deeper"))),
+        "{started}"
+    );
     let ok = json!({"name": "hello", "definition": {"trigger": {"type": "manual"},
         "steps": [{"id": "say", "type": "transform", "set": {"greeting": "Hej {{ input.name }}"}}]}});
     expect(

@@ -14,7 +14,7 @@ use tekup_runtime::{Problem, in_context};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::domain::definition::{self, Definition, Trigger};
+use crate::domain::definition::{self, Action, Definition, Trigger};
 use crate::domain::templates;
 use crate::store::executions::{self, DayMetrics, Execution, LogLine, NewExecution, StepRun};
 use crate::store::workflows::{self, NewVersion, Workflow};
@@ -89,6 +89,17 @@ async fn save(
             None
         }
     };
+    // A workflow that starts itself would start itself again, without end.
+    if let Some(parsed) = &parsed {
+        for (i, step) in parsed.steps.iter().enumerate() {
+            if matches!(&step.action, Action::Workflow { workflow, .. } if workflow == name) {
+                errors.push(FieldError::new(
+                    format!("definition.steps[{i}].workflow"),
+                    "must not be the workflow itself",
+                ));
+            }
+        }
+    }
     check(errors)?;
     let parsed: Definition = parsed.ok_or_else(|| Problem::internal(&"checked above"))?;
     let (kind, key) = parsed.trigger.key();

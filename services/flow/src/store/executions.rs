@@ -504,3 +504,27 @@ pub async fn by_dedupe_key(
     .await?;
     Ok(found.id)
 }
+
+#[derive(QueryableByName)]
+struct Depth {
+    #[diesel(sql_type = Integer)]
+    depth: i32,
+}
+
+/// How many executions above this one started it through their sub-workflow steps (0 for one
+/// started otherwise), counted no further than `cap`.
+pub async fn nesting(conn: &mut AsyncPgConnection, id: Uuid, cap: i32) -> Result<i32, Error> {
+    let row: Depth = diesel::sql_query(
+        "WITH RECURSIVE up(parent_id, depth) AS ( \
+             SELECT parent_id, 0 FROM flow.executions WHERE id = $1 \
+             UNION ALL \
+             SELECT e.parent_id, up.depth + 1 FROM flow.executions e \
+               JOIN up ON e.id = up.parent_id WHERE up.depth < $2) \
+         SELECT max(depth) AS depth FROM up",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Integer, _>(cap)
+    .get_result(conn)
+    .await?;
+    Ok(row.depth)
+}
