@@ -439,17 +439,54 @@ async fn a_lead_becomes_a_recurring_customer_and_is_invoiced() {
         .await;
     assert_eq!(issued["number"], 1);
     assert_eq!(issued["status"], "issued");
+    // Work sent again is recorded once (200, no second record or event); work on an invoiced
+    // visit is refused.
+    let work = json!({"cleaner_id": cleaner, "started_at": "2026-11-02T09:00:00Z",
+                      "finished_at": "2026-11-02T12:00:00Z"});
+    let completed = |id: &str| {
+        format!(
+            "SELECT count(*) AS n FROM renos.outbox WHERE aggregate_id = '{id}' \
+             AND strpos(encode(payload, 'escape'), 'completed') > 0"
+        )
+    };
+    let (status, problem) = world
+        .renos(
+            Method::POST,
+            &format!("/v1/bookings/{}/executions", booking_ids[0]),
+            &admin,
+            work.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
     world
         .ok(
             Method::POST,
             &format!("/v1/bookings/{}/executions", booking_ids[2]),
             &admin,
-            json!({
-            "cleaner_id": cleaner, "started_at": "2026-11-02T09:00:00Z",
-            "finished_at": "2026-11-02T12:00:00Z"}),
+            work.clone(),
             201,
         )
         .await;
+    let again = world
+        .ok(
+            Method::POST,
+            &format!("/v1/bookings/{}/executions", booking_ids[2]),
+            &admin,
+            work,
+            200,
+        )
+        .await;
+    assert_eq!(again["status"], "completed");
+    assert_eq!(
+        world
+            .admin_count(&format!(
+                "SELECT count(*) AS n FROM renos.task_executions WHERE booking_id = '{}'",
+                booking_ids[2]
+            ))
+            .await,
+        1
+    );
+    assert_eq!(world.admin_count(&completed(&booking_ids[2])).await, 1);
     let second = world
         .ok(
             Method::POST,

@@ -1,5 +1,6 @@
 //! Recurring plans, bookings, executions of the work, and invoices.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -371,6 +372,7 @@ pub struct ExecutionBody {
 #[utoipa::path(post, path = "/v1/bookings/{id}/executions", tag = "operations",
     security(("user" = [])), request_body = ExecutionBody,
     responses((status = 201, body = BookingView),
+              (status = 200, description = "The same work was recorded already", body = BookingView),
               (status = 409, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn record_execution(
@@ -399,6 +401,11 @@ pub async fn record_execution(
         if booking.status == "cancelled" {
             return Err(Problem::conflict("The booking was cancelled."));
         }
+        if booking.invoice_id.is_some() {
+            return Err(Problem::conflict(
+                "The booking is invoiced: its work can no longer change.",
+            ));
+        }
         let checklist =
             crate::store::work::booking_tasks(conn, booking.id, booking.plan_id).await?;
         if let Some(unknown) = body
@@ -411,7 +418,7 @@ pub async fn record_execution(
                 format!("{unknown} is not on the booking's checklist"),
             ));
         }
-        let (execution, booking) = plans::record_execution(
+        let recorded = plans::record_execution(
             conn,
             &booking,
             body.cleaner_id,
@@ -420,10 +427,16 @@ pub async fn record_execution(
             &body.notes,
         )
         .await?;
-        crate::store::work::record_ticks(conn, execution, &body.completed_tasks).await?;
-        Ok::<_, Problem>(booking)
+        Ok::<_, Problem>(match recorded {
+            Some((execution, booking)) => {
+                crate::store::work::record_ticks(conn, execution, &body.completed_tasks).await?;
+                (StatusCode::CREATED, booking)
+            }
+            None => (StatusCode::OK, booking),
+        })
     })?;
-    Ok(HttpResponse::Created().json(BookingView::from(booking)))
+    let (status, booking) = booking;
+    Ok(HttpResponse::build(status).json(BookingView::from(booking)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

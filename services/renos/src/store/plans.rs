@@ -275,7 +275,25 @@ pub async fn record_execution(
     started_at: DateTime<Utc>,
     finished_at: DateTime<Utc>,
     notes: &str,
-) -> Result<(Uuid, Booking), Error> {
+) -> Result<Option<(Uuid, Booking)>, Error> {
+    // The same work sent again (a retried request) is recorded once.
+    #[derive(QueryableByName)]
+    struct Recorded {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let recorded: Recorded = diesel::sql_query(
+        "SELECT count(*) AS n FROM renos.task_executions \
+          WHERE booking_id = $1 AND cleaner_id = $2 AND started_at = $3",
+    )
+    .bind::<SqlUuid, _>(booking.id)
+    .bind::<SqlUuid, _>(cleaner_id)
+    .bind::<Timestamptz, _>(started_at)
+    .get_result(conn)
+    .await?;
+    if recorded.n > 0 {
+        return Ok(None);
+    }
     let id = Uuid::now_v7();
     diesel::sql_query(
         "INSERT INTO renos.task_executions (id, org_id, cvr, booking_id, cleaner_id, started_at, \
@@ -291,13 +309,18 @@ pub async fn record_execution(
     .bind::<Text, _>(notes)
     .execute(conn)
     .await?;
-    diesel::sql_query("UPDATE renos.bookings SET status = 'completed' WHERE id = $1")
-        .bind::<SqlUuid, _>(booking.id)
-        .execute(conn)
-        .await?;
-    let booking = find_booking(conn, booking.id).await?;
-    announce(conn, &booking, "completed").await?;
-    Ok((id, booking))
+    // Completed by its first recorded work (more cleaners may record theirs after it).
+    if booking.status == "scheduled" {
+        diesel::sql_query("UPDATE renos.bookings SET status = 'completed' WHERE id = $1")
+            .bind::<SqlUuid, _>(booking.id)
+            .execute(conn)
+            .await?;
+    }
+    let completed = find_booking(conn, booking.id).await?;
+    if booking.status == "scheduled" {
+        announce(conn, &completed, "completed").await?;
+    }
+    Ok(Some((id, completed)))
 }
 
 async fn announce(conn: &mut AsyncPgConnection, b: &Booking, change: &str) -> Result<(), Error> {
