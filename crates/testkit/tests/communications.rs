@@ -358,7 +358,7 @@ async fn chatbot_and_email_reach_the_crm_timeline_and_vault_search() {
         200,
     )
     .await;
-    let from_chat: Vec<&Value> = escalations
+    let from_chat: Vec<&Value> = escalations["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -451,7 +451,7 @@ async fn chatbot_and_email_reach_the_crm_timeline_and_vault_search() {
     )
     .await;
     assert!(
-        escalations
+        escalations["items"]
             .as_array()
             .unwrap()
             .iter()

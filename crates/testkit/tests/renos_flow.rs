@@ -934,7 +934,62 @@ async fn checklists_breaks_escalations_figures_and_billys_sync() {
             200,
         )
         .await;
-    assert_eq!(open.as_array().unwrap().len(), 1);
+    assert_eq!(open["items"].as_array().unwrap().len(), 1);
+
+    // Both lists come a page at a time, in their order, every item once.
+    for (severity, text) in [("low", "Dørmåtten mangler."), ("critical", "Alarmen gik.")] {
+        world
+            .ok(
+                Method::POST,
+                "/v1/escalations",
+                &admin,
+                json!({"customer_id": customer_id, "severity": severity, "description": text}),
+                201,
+            )
+            .await;
+    }
+    for day in ["2026-12-10", "2026-12-11"] {
+        world
+            .ok(
+                Method::POST,
+                "/v1/breaks",
+                &admin,
+                json!({"cleaner_id": cleaner, "starts_at": format!("{day}T11:00:00Z"),
+                       "ends_at": format!("{day}T11:30:00Z"), "reason": "Frokost"}),
+                201,
+            )
+            .await;
+    }
+    let pages = async |path: &str, field: &str| -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut next = format!("{path}limit=2");
+        loop {
+            let page = world.ok(Method::GET, &next, &admin, Value::Null, 200).await;
+            let items = page["items"].as_array().unwrap();
+            assert!(items.len() <= 2, "{page}");
+            seen.extend(items.iter().map(|i| i[field].as_str().unwrap().to_owned()));
+            match page["next_cursor"].as_str() {
+                Some(cursor) => next = format!("{path}limit=2&after={cursor}"),
+                None => break seen,
+            }
+        }
+    };
+    assert_eq!(
+        pages("/v1/escalations?", "severity").await,
+        ["critical", "high", "low"]
+    );
+    assert_eq!(
+        pages("/v1/breaks?", "starts_at").await,
+        [
+            "2026-12-02T00:00:00Z",
+            "2026-12-10T11:00:00Z",
+            "2026-12-11T11:00:00Z"
+        ]
+    );
+    assert_eq!(
+        pages("/v1/breaks?from=2026-12-05T00:00:00Z&", "starts_at").await,
+        ["2026-12-10T11:00:00Z", "2026-12-11T11:00:00Z"]
+    );
     let resolved = world
         .ok(
             Method::PATCH,

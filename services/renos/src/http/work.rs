@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tekup_auth::Principal;
 use tekup_db::Pool;
+use tekup_runtime::pagination::{Page, PageQuery, parse_time_cursor, time_cursor};
 use tekup_runtime::problem::FieldError;
 use tekup_runtime::validate::{check, text};
 use tekup_runtime::{Problem, in_context};
@@ -209,21 +210,34 @@ pub async fn add_break(
 #[into_params(parameter_in = Query)]
 pub struct BreakQuery {
     cleaner_id: Option<Uuid>,
+    /// Only breaks still running at this time, e.g. now for the ones to come.
+    from: Option<DateTime<Utc>>,
+    /// Items per page, 1–200 (default 50).
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    after: Option<String>,
 }
 
-/// Cleaners' breaks, in time order (at most 500).
+/// Cleaners' breaks, in time order, a page at a time: `{items, next_cursor}`.
 #[utoipa::path(get, path = "/v1/breaks", tag = "operations", security(("user" = [])),
-    params(BreakQuery), responses((status = 200, body = [BreakView])))]
+    params(BreakQuery), responses((status = 200, description = "A page of BreakView: {items, next_cursor}")))]
 pub async fn breaks(
     principal: Principal,
     pool: web::Data<Pool>,
     query: web::Query<BreakQuery>,
 ) -> Result<HttpResponse, Problem> {
+    let query = query.into_inner();
+    let limit = PageQuery {
+        limit: query.limit,
+        after: None,
+    }
+    .limit()?;
+    let after = parse_time_cursor(query.after.as_deref())?;
     let list = in_context!(&pool, principal.context(), |conn| {
-        Ok::<_, Problem>(work::breaks(conn, query.cleaner_id).await?)
+        Ok::<_, Problem>(work::breaks(conn, query.cleaner_id, query.from, after, limit).await?)
     })?;
     let views: Vec<BreakView> = list.into_iter().map(BreakView::from).collect();
-    Ok(HttpResponse::Ok().json(views))
+    Ok(HttpResponse::Ok().json(Page::new(views, limit, |b| time_cursor(b.starts_at, b.id))))
 }
 
 const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
@@ -344,26 +358,60 @@ pub async fn escalate(
 pub struct EscalationQuery {
     /// open or resolved.
     status: Option<String>,
+    /// Items per page, 1–200 (default 50).
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    after: Option<String>,
 }
 
-/// Escalations the user may read, most severe first (at most 500).
+/// Escalations the user may read, most severe and oldest first, a page at a time:
+/// `{items, next_cursor}`.
 #[utoipa::path(get, path = "/v1/escalations", tag = "operations", security(("user" = [])),
-    params(EscalationQuery), responses((status = 200, body = [EscalationView])))]
+    params(EscalationQuery), responses((status = 200, description = "A page of EscalationView: {items, next_cursor}")))]
 pub async fn escalations(
     principal: Principal,
     pool: web::Data<Pool>,
     query: web::Query<EscalationQuery>,
 ) -> Result<HttpResponse, Problem> {
+    let query = query.into_inner();
     if let Some(status) = &query.status
         && !["open", "resolved"].contains(&status.as_str())
     {
         return Err(invalid("status", "must be open or resolved"));
     }
+    let limit = PageQuery {
+        limit: query.limit,
+        after: None,
+    }
+    .limit()?;
+    // `<rank>_<time cursor>`: the list's order is severity first.
+    let after = match query.after.as_deref() {
+        None => None,
+        Some(cursor) => {
+            let (rank, rest) = cursor
+                .split_once('_')
+                .and_then(|(rank, rest)| Some((rank.parse::<i32>().ok()?, rest)))
+                .ok_or_else(|| invalid("after", "is not a valid cursor"))?;
+            parse_time_cursor(Some(rest))?.map(|(at, id)| (rank, at, id))
+        }
+    };
     let list = in_context!(&pool, principal.context(), |conn| {
-        Ok::<_, Problem>(work::escalations(conn, query.status.as_deref()).await?)
+        Ok::<_, Problem>(work::escalations(conn, query.status.as_deref(), after, limit).await?)
     })?;
+    let cursors: Vec<String> = list
+        .iter()
+        .map(|e| {
+            format!(
+                "{}_{}",
+                work::severity_rank(&e.severity),
+                time_cursor(e.created_at, e.id)
+            )
+        })
+        .collect();
     let views: Vec<EscalationView> = list.into_iter().map(EscalationView::from).collect();
-    Ok(HttpResponse::Ok().json(views))
+    let mut page = Page::new(views, limit, |_| String::new());
+    page.next_cursor = page.next_cursor.and(cursors.last().cloned());
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Hand an escalation to an owner, or resolve it (write access); a resolved one is final.

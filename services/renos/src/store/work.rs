@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::result::Error;
-use diesel::sql_types::{Array, Bool, Integer, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -120,15 +120,27 @@ pub async fn add_break(
     .await
 }
 
+/// A page of breaks in time order: those still running at `from` (all when `None`), after
+/// the cursor's `(starts_at, id)`.
 pub async fn breaks(
     conn: &mut AsyncPgConnection,
     cleaner_id: Option<Uuid>,
+    from: Option<DateTime<Utc>>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
 ) -> Result<Vec<Break>, Error> {
+    let (at, id) = after.unzip();
     diesel::sql_query(
         "SELECT id, cleaner_id, starts_at, ends_at, reason FROM renos.breaks \
-         WHERE ($1::uuid IS NULL OR cleaner_id = $1) ORDER BY starts_at LIMIT 500",
+         WHERE ($1::uuid IS NULL OR cleaner_id = $1) AND ($2::timestamptz IS NULL OR ends_at > $2) \
+           AND ($3::timestamptz IS NULL OR (starts_at, id) > ($3, $4)) \
+         ORDER BY starts_at, id LIMIT $5",
     )
     .bind::<Nullable<SqlUuid>, _>(cleaner_id)
+    .bind::<Nullable<Timestamptz>, _>(from)
+    .bind::<Nullable<Timestamptz>, _>(at)
+    .bind::<Nullable<SqlUuid>, _>(id)
+    .bind::<BigInt, _>(limit)
     .load(conn)
     .await
 }
@@ -225,17 +237,41 @@ pub async fn update_escalation(
     .await
 }
 
-/// Escalations the user may read, most severe and oldest first.
+/// An escalation's place in the list: its severity's rank (critical first), then age.
+pub fn severity_rank(severity: &str) -> i32 {
+    match severity {
+        "critical" => 1,
+        "high" => 2,
+        "medium" => 3,
+        _ => 4,
+    }
+}
+
+/// A page of the escalations the user may read, most severe and oldest first, after the
+/// cursor's `(rank, created_at, id)`.
 pub async fn escalations(
     conn: &mut AsyncPgConnection,
     status: Option<&str>,
+    after: Option<(i32, DateTime<Utc>, Uuid)>,
+    limit: i64,
 ) -> Result<Vec<Escalation>, Error> {
+    let (rank, at, id) = match after {
+        Some((rank, at, id)) => (Some(rank), Some(at), Some(id)),
+        None => (None, None, None),
+    };
     diesel::sql_query(format!(
         "SELECT {ESCALATION} FROM renos.escalations WHERE ($1::text IS NULL OR status = $1) \
-         ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low'], severity), created_at \
-         LIMIT 500"
+           AND ($2::int IS NULL OR (array_position(ARRAY['critical', 'high', 'medium', 'low'], \
+                severity), created_at, id) > ($2, $3, $4)) \
+         ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low'], severity), \
+                  created_at, id \
+         LIMIT $5"
     ))
     .bind::<Nullable<Text>, _>(status)
+    .bind::<Nullable<Integer>, _>(rank)
+    .bind::<Nullable<Timestamptz>, _>(at)
+    .bind::<Nullable<SqlUuid>, _>(id)
+    .bind::<BigInt, _>(limit)
     .load(conn)
     .await
 }
