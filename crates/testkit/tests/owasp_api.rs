@@ -1,5 +1,6 @@
-//! OWASP API Security Top 10 (2023) checks against shared and crm together: object-level and
-//! property-level authorization, resource consumption, function-level authorization.
+//! OWASP API Security Top 10 (2023) checks against shared and crm together (and flow for its
+//! inbound webhooks): object-level and property-level authorization, resource consumption,
+//! function-level authorization.
 
 #![allow(clippy::unwrap_used)]
 
@@ -221,6 +222,74 @@ async fn api4_pages_are_capped_and_oversized_bodies_refused() {
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+/// Logins and inbound webhooks are rate limited: past the allowance, 429 with Retry-After, as
+/// problem+json, before a password is checked or a body read.
+#[tokio::test]
+async fn api4_logins_and_webhook_deliveries_are_rate_limited() {
+    let (apps, a, _) = setup().await;
+    let (_, admin) = user(&apps, &a, "admin@a.dk", "admin").await;
+    let flow = spawn_app_on::<flow::Flow>(
+        Arc::clone(&apps.shared.db),
+        &[
+            ("AUTH__JWKS_URL", &apps.shared.at("/.well-known/jwks.json")),
+            ("APP__WEBHOOKS__MAX_PER_MINUTE", "3"),
+            ("APP__ENGINE__ENABLED", "false"),
+        ],
+    )
+    .await
+    .unwrap();
+    let (status, created) = send(
+        &flow,
+        Method::POST,
+        "/v1/webhooks",
+        &admin,
+        Some(json!({"name": "Formular", "format": "standard"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let hook = flow.at(created["path"].as_str().unwrap());
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        // Unsigned: each is refused, and each counts.
+        let response = flow.client.post(&hook).body("{}").send().await.unwrap();
+        answers.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/problem+json"
+            );
+        }
+    }
+    assert_eq!(
+        answers,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+
+    let mut last = StatusCode::OK;
+    for _ in 0..10 {
+        last = apps
+            .shared
+            .client
+            .post(apps.shared.at("/v1/auth/login"))
+            .json(&json!({"email": "admin@a.dk", "password": "not-the-password"}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if last == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]

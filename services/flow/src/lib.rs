@@ -10,6 +10,7 @@ pub mod domain;
 pub mod engine;
 mod events;
 mod http;
+pub mod limit;
 pub mod signature;
 mod store;
 
@@ -31,6 +32,7 @@ pub struct Flow;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub engine: engine::EngineConfig,
+    pub webhooks: WebhooksConfig,
     /// The id stored beside secrets sealed with `secret_key`.
     pub secret_key_id: String,
     /// 32 random bytes in base64 (AES-256-GCM) sealing secret variables and integrations'
@@ -46,6 +48,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             engine: engine::EngineConfig::default(),
+            webhooks: WebhooksConfig::default(),
             secret_key_id: "1".into(),
             secret_key: SecretString::from(""),
             retired_secret_keys: SecretString::from(""),
@@ -53,10 +56,28 @@ impl Default for Config {
     }
 }
 
-/// What handlers share: the sealing key and a way to wake the engine.
+/// Inbound webhooks.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Deliveries one webhook takes per minute on each instance; more are answered 429 before
+    /// their body is read. 0: no limit.
+    pub max_per_minute: u32,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            max_per_minute: 600,
+        }
+    }
+}
+
+/// What handlers share: the sealing key, a way to wake the engine, the webhooks' limiter.
 pub struct State {
     pub cipher: Option<Arc<TokenCipher>>,
     wake: Option<Arc<tokio::sync::Notify>>,
+    pub hooks: limit::Limiter,
 }
 
 impl State {
@@ -100,7 +121,11 @@ impl ServiceApp for Flow {
         } else {
             None
         };
-        Ok(State { cipher, wake })
+        Ok(State {
+            cipher,
+            wake,
+            hooks: limit::Limiter::new(config.webhooks.max_per_minute),
+        })
     }
 
     fn openapi() -> utoipa::openapi::OpenApi {

@@ -3,6 +3,7 @@
 //! transaction), a redelivery is recognised and acknowledged without a second event, and a
 //! delivery that fails authentication is refused with 401 and stored nowhere.
 
+use actix_web::ResponseError;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -217,14 +218,17 @@ pub struct Receipt {
               (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 413, body = Problem, content_type = "application/problem+json"),
               (status = 415, body = Problem, content_type = "application/problem+json"),
-              (status = 422, body = Problem, content_type = "application/problem+json")))]
+              (status = 422, body = Problem, content_type = "application/problem+json"),
+              (status = 429, description = "Too many deliveries this minute; see Retry-After",
+               body = Problem, content_type = "application/problem+json")))]
 pub async fn receive(
     req: HttpRequest,
     pool: web::Data<Pool>,
+    state: web::Data<crate::State>,
     id: web::Path<Uuid>,
     payload: web::Payload,
 ) -> Result<HttpResponse, Problem> {
-    let body = read_body(payload, MAX_BODY).await?;
+    // The endpoint and its allowance first: the body of a request refused anyway is not read.
     let webhook = in_context!(&pool, Context::System, |conn| {
         webhooks::find(conn, *id)
             .await
@@ -233,6 +237,22 @@ pub async fn receive(
     if !webhook.active {
         return Err(Problem::not_found("No such webhook."));
     }
+    if let Err(wait) = state.hooks.admit(webhook.id) {
+        let mut response = Problem::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            "too-many-deliveries",
+            "Too many deliveries to this webhook this minute. Try again later.".to_owned(),
+        )
+        .error_response();
+        let seconds = wait.as_secs().max(1).to_string();
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&seconds) {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, value);
+        }
+        return Ok(response);
+    }
+    let body = read_body(payload, MAX_BODY).await?;
     let content_type = media_type(&req);
     let dedupe_key = authenticate(&req, &webhook, &body)?;
     if webhook.format == "wotnot" && is_endpoint_check(&body) {
