@@ -561,7 +561,29 @@ async fn chatbot_and_email_reach_the_crm_timeline_and_vault_search() {
             .await,
         1
     );
+
+    // A sender whose clock is decades ahead does not pin a thread to the top of the inbox.
+    let response = reqwest::Client::new()
+        .post(world.renos.at("/v1/email/ingest"))
+        .bearer_auth(&admin)
+        .header("content-type", "application/mbox")
+        .body(mbox(&[FROM_THE_FUTURE]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        world
+            .count("SELECT count(*) AS n FROM renos.email_threads WHERE last_updated > now()")
+            .await,
+        0
+    );
 }
+
+const FROM_THE_FUTURE: &str = "From: ole@tidsrejse.dk\r\nTo: kontakt@rendetalje.dk\r\n\
+Subject: Rengøring i 2099\r\nMessage-ID: <future-1@tidsrejse.dk>\r\n\
+Date: Wed, 18 Nov 2099 09:00:00 +0100\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+Hvad koster det?\r\n";
 
 #[tokio::test]
 async fn webhooks_refuse_what_is_not_signed_and_store_nothing() {

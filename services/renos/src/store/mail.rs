@@ -102,7 +102,7 @@ pub async fn create_thread(
     let row: Id = diesel::sql_query(
         "INSERT INTO renos.email_threads (id, org_id, cvr, customer_id, cvr_source, thread_subject, \
          normalized_subject, customer_email, created_at, last_updated) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, least($9, now())) RETURNING id",
     )
     .bind::<SqlUuid, _>(Uuid::now_v7())
     .bind::<SqlUuid, _>(new.org_id)
@@ -301,7 +301,7 @@ pub async fn add_message(
            participants = ARRAY(SELECT DISTINCT p FROM unnest(participants || $2) AS p ORDER BY p), \
            message_count = message_count + 1, \
            attachments_links = attachments_links || $3, \
-           last_updated = greatest(last_updated, $4), \
+           last_updated = greatest(last_updated, least($4, now())), \
            status = CASE WHEN $5 = 'outbound' AND status = 'open' THEN 'answered' \
                          WHEN $5 = 'inbound' AND status = 'answered' THEN 'open' ELSE status END \
          WHERE id = $1",
