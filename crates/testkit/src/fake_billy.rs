@@ -61,6 +61,7 @@ impl FakeBilly {
                 .route("/v2/organization", web::get().to(organization))
                 .route("/v2/user", web::get().to(user))
                 .route("/v2/{resource}", web::get().to(list))
+                .route("/v2/{resource}/{id}", web::get().to(one))
                 .route("/v2/{resource}", web::post().to(create))
         })
         .workers(2)
@@ -116,6 +117,17 @@ impl FakeBilly {
             "invoiceNo": number, "entryDate": "2026-11-02", "dueDate": "2026-11-16",
             "state": "approved", "currencyId": "DKK", "amount": 800.0, "grossAmount": 1000.0,
             "balance": 1000.0, "isPaid": false, "lines": [],
+        }));
+        id
+    }
+
+    /// Adds a product; returns its id.
+    pub fn add_product(&self, name: &str) -> String {
+        let mut inner = lock(&self.inner);
+        inner.next_id += 1;
+        let id = format!("p{}", inner.next_id);
+        inner.products.push(json!({
+            "id": id, "organizationId": "org-fake", "name": name, "isArchived": false,
         }));
         id
     }
@@ -214,6 +226,26 @@ async fn user(req: HttpRequest, inner: Shared) -> HttpResponse {
     }
     HttpResponse::Ok().json(json!({"meta": {"statusCode": 200, "success": true},
         "user": {"id": "u-fake", "name": "Bogholder Birthe", "email": "birthe@rendetalje.dk"}}))
+}
+
+/// `GET /v2/<resource>/<id>`: `{<singular>: {...}}`, or 404 as Billy.dk answers it.
+async fn one(req: HttpRequest, inner: Shared, path: web::Path<(String, String)>) -> HttpResponse {
+    let (resource, id) = path.into_inner();
+    if let Err(response) = admit(&req, &inner, &resource) {
+        return *response;
+    }
+    let state = lock(&inner);
+    let (records, singular) = match resource.as_str() {
+        "contacts" => (&state.contacts, "contact"),
+        "products" => (&state.products, "product"),
+        "invoices" => (&state.invoices, "invoice"),
+        _ => return error(404, "NOT_FOUND", "No such resource."),
+    };
+    match records.iter().find(|r| r["id"] == id.as_str()) {
+        Some(record) => HttpResponse::Ok()
+            .json(json!({"meta": {"statusCode": 200, "success": true}, singular: record})),
+        None => error(404, "RECORD_NOT_FOUND", "The record was not found."),
+    }
 }
 
 async fn list(

@@ -563,6 +563,52 @@ async fn billy_records_are_read_only_where_their_company_is_granted() {
     );
 }
 
+/// The product invoice lines are booked on must exist in Billy.dk: checked when connecting,
+/// refused with a 422 naming the field, and nothing stored.
+#[tokio::test]
+async fn a_product_billy_does_not_know_is_refused_when_connecting() {
+    let world = World::new().await;
+    let admin = world.admin().await;
+    for product in ["", "../organization", "p-404"] {
+        let (status, problem) = call(
+            &world.billy,
+            Method::PUT,
+            "/v1/billy/connection",
+            &admin,
+            Some(json!({"access_token": TOKEN, "product_id": product})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{product}: {problem}"
+        );
+        assert_eq!(problem["errors"][0]["field"], "product_id", "{problem}");
+    }
+    let connection = expect(
+        &world.billy,
+        Method::GET,
+        "/v1/billy/connection",
+        &admin,
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(connection["connected"], false, "nothing was stored");
+    let product = world.fake.add_product("Vinduespudsning");
+    let connected = expect(
+        &world.billy,
+        Method::PUT,
+        "/v1/billy/connection",
+        &admin,
+        Some(json!({"access_token": TOKEN, "product_id": product})),
+        200,
+    )
+    .await;
+    assert_eq!(connected["product_id"], product.as_str());
+}
+
 impl World {
     fn fault(&self, method: &str, resource: &str, fault: Fault) {
         self.fake.fault(method, resource, fault);

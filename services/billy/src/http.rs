@@ -146,6 +146,19 @@ pub async fn connect(
             "must be a Billy.dk access token (1 to 500 visible ASCII characters)",
         )]));
     }
+    let product_id = body.product_id.as_deref().map(str::trim);
+    if product_id.is_some_and(|p| {
+        p.is_empty()
+            || p.len() > 100
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    }) {
+        return Err(Problem::validation(vec![FieldError::new(
+            "product_id",
+            "must be a Billy.dk product id (1 to 100 letters, digits, - or _)",
+        )]));
+    }
     let cipher = state.cipher.as_ref().ok_or_else(|| {
         Problem::unavailable("Billy.dk connections are not configured here (app.token_key).")
     })?;
@@ -174,6 +187,23 @@ pub async fn connect(
         .and_then(Value::as_str)
         .unwrap_or("Billy.dk")
         .to_owned();
+    // Every pushed invoice line is booked on the product: one Billy.dk does not know would
+    // fail them all, so it is refused now.
+    if let Some(product) = product_id {
+        match session
+            .get("get product", &format!("/products/{product}"))
+            .await
+        {
+            Ok(_) => {}
+            Err(BillyError::Refused { status: 404, .. }) => {
+                return Err(Problem::validation(vec![FieldError::new(
+                    "product_id",
+                    "is not a product of the Billy.dk organization",
+                )]));
+            }
+            Err(err) => return Err(problem_of(err)),
+        }
+    }
     // Whose account the token is (Billy's `GET /user`); informative, so a failure is no reason
     // to refuse the connection.
     let user = match session.get("get user", "/user").await {
@@ -194,7 +224,7 @@ pub async fn connect(
                 billy_organization_id: &billy_id,
                 billy_organization_name: &billy_name,
                 sealed: &sealed,
-                product_id: body.product_id.as_deref(),
+                product_id,
                 by: principal.user_id,
             },
         )
