@@ -10,6 +10,7 @@ mod domain;
 mod events;
 mod http;
 mod schema;
+mod source;
 mod store;
 
 use actix_web::web;
@@ -70,6 +71,10 @@ pub struct LoginConfig {
     /// Failed logins from one source address within the window.
     pub max_failures_per_source: i64,
     pub window_secs: i64,
+    /// Address ranges of the proxies in front of shared (ingress, crm's console), comma
+    /// separated: a login through them is counted against the client address they forward
+    /// (`X-Forwarded-For`), not their own. Anything else is counted against its own address.
+    pub trusted_proxies: String,
 }
 
 impl Default for LoginConfig {
@@ -78,6 +83,8 @@ impl Default for LoginConfig {
             max_failures_per_account: 5,
             max_failures_per_source: 30,
             window_secs: 900,
+            trusted_proxies: "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+                .into(),
         }
     }
 }
@@ -90,6 +97,8 @@ pub struct State {
     pub audience: String,
     pub jwt: JwtConfig,
     pub login: LoginConfig,
+    /// `login.trusted_proxies`, parsed.
+    pub trusted_proxies: Vec<source::Cidr>,
 }
 
 /// Keeps the audit and system log partitions three months ahead, checking daily; rows outside
@@ -140,6 +149,8 @@ impl ServiceApp for Shared {
             audience: start.settings.auth.audience.clone(),
             jwt: config.jwt.clone(),
             login: config.login.clone(),
+            trusted_proxies: source::parse_ranges(&config.login.trusted_proxies)
+                .map_err(|err| anyhow::anyhow!("app.login.trusted_proxies: {err}"))?,
         })
     }
 

@@ -277,6 +277,37 @@ async fn parallel_guesses_get_no_more_tries_than_the_limit() {
     assert_eq!(problem["errors"][0]["field"], "email");
 }
 
+/// Behind a trusted proxy (here on loopback: the console, an ingress) failed logins are
+/// counted per client address it forwards: one client's failures do not lock out the next.
+#[tokio::test]
+async fn behind_a_proxy_failures_are_counted_per_client() {
+    let (_db, shared) = shared(&[("APP__LOGIN__MAX_FAILURES_PER_SOURCE", "2")]).await;
+    let login = async |client: &str, email: &str| {
+        shared
+            .app
+            .client
+            .post(shared.url("/v1/auth/login"))
+            .header("x-forwarded-for", client)
+            .json(&json!({"email": email, "password": "guess-guess-guess"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    for email in ["a@x.dk", "b@x.dk"] {
+        assert_eq!(login("203.0.113.7", email).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login("203.0.113.7", "c@x.dk").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login("198.51.100.9", "c@x.dk").await,
+        StatusCode::UNAUTHORIZED,
+        "another client is not held back"
+    );
+}
+
 #[tokio::test]
 async fn a_refresh_token_works_once_and_its_reuse_ends_the_whole_login() {
     let (_db, shared) = shared(&[]).await;

@@ -55,6 +55,22 @@ fn same_origin(req: &HttpRequest) -> bool {
     }
 }
 
+/// The `X-Forwarded-For` chain of this request with its own peer appended, as a proxy passes it
+/// on.
+fn forwarded_for(req: &HttpRequest) -> Option<String> {
+    let peer = req.peer_addr()?.ip().to_canonical().to_string();
+    let before: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    Some(if before.is_empty() {
+        peer
+    } else {
+        format!("{}, {peer}", before.join(", "))
+    })
+}
+
 /// Signs in at shared; the token pair becomes the session cookie.
 pub async fn login(
     req: HttpRequest,
@@ -65,9 +81,14 @@ pub async fn login(
     if !same_origin(&req) {
         return Err(WebError::Csrf(lang));
     }
-    let request = upstream
+    let mut request = upstream
         .request(Api::Shared, reqwest::Method::POST, "/v1/auth/login", None)
         .json(&serde_json::json!({"email": form.email, "password": form.password}));
+    // shared limits failed logins per client address: it is told whose login this is, not
+    // only that it comes from the console.
+    if let Some(chain) = forwarded_for(&req) {
+        request = request.header("x-forwarded-for", chain);
+    }
     let (status, answer) = send(request).await?;
     let refused = |status: StatusCode, key: &'static str| {
         Ok(respond(

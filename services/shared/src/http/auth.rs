@@ -57,12 +57,6 @@ pub async fn jwks(state: web::Data<State>) -> HttpResponse {
         .json(&state.jwks)
 }
 
-fn source(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|addr| addr.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 fn wrong_credentials() -> Problem {
     Problem::unauthorized("The e-mail or the password is wrong.")
 }
@@ -91,7 +85,7 @@ pub async fn login(
             "must be at most 254 characters",
         )]));
     }
-    let source = source(&req);
+    let source = crate::source::of(&req, &state.trusted_proxies);
     let since = Utc::now() - Duration::seconds(state.login.window_secs);
     // The attempt counts as a failure from the moment it is admitted, under the locks of its
     // account and source, until its password is found right: attempts sent in parallel see
