@@ -341,31 +341,43 @@ impl Engine {
                 &mut deliveries,
             )
             .await;
-        // What a step made is stored (and a child's input becomes its execution's): a secret in
-        // it, rendered from the variables or echoed back by a receiver, is not. A child reads
-        // the variables itself.
+        // What a step made is stored (and a child's input becomes its execution's, an event's
+        // payload travels to every consumer, which may store it): a secret in it, rendered from
+        // the variables or echoed back by a receiver, is not. A child reads the variables
+        // itself.
         let result = result
-            .map(|outcome| match outcome {
-                Outcome::Next { output, goto } => Outcome::Next {
-                    output: secrets.redact_value(output),
-                    goto,
-                },
-                Outcome::Emit {
-                    output,
-                    event_type,
-                    payload,
-                    cvr,
-                } => Outcome::Emit {
-                    output: secrets.redact_value(output),
-                    event_type,
-                    payload,
-                    cvr,
-                },
-                Outcome::Child { workflow, input } => Outcome::Child {
-                    workflow,
-                    input: secrets.redact_value(input),
-                },
-                other => other,
+            .and_then(|outcome| {
+                Ok(match outcome {
+                    Outcome::Next { output, goto } => Outcome::Next {
+                        output: secrets.redact_value(output),
+                        goto,
+                    },
+                    Outcome::Emit {
+                        output,
+                        event_type,
+                        payload,
+                        cvr,
+                    } => {
+                        let redacted = secrets.redact_value(output.clone());
+                        let payload = if redacted == output {
+                            payload
+                        } else {
+                            tekup_proto::from_json(&event_type, &redacted)
+                                .map_err(|e| StepError::permanent("event", e))?
+                        };
+                        Outcome::Emit {
+                            output: redacted,
+                            event_type,
+                            payload,
+                            cvr,
+                        }
+                    }
+                    Outcome::Child { workflow, input } => Outcome::Child {
+                        workflow,
+                        input: secrets.redact_value(input),
+                    },
+                    other => other,
+                })
             })
             .map_err(|mut e| {
                 e.message = secrets.redact(&e.message);
@@ -492,12 +504,18 @@ impl Engine {
                         all_headers.extend(h.clone());
                     }
                 }
-                all_headers.extend(
-                    expr::render(&Value::Object(headers.clone()), scope)?
-                        .as_object()
-                        .cloned()
-                        .unwrap_or_default(),
-                );
+                let own = expr::render(&Value::Object(headers.clone()), scope)?
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                // The integration's credentials go to its host: a step does not name another.
+                if integration.is_some() && own.keys().any(|h| h.eq_ignore_ascii_case("host")) {
+                    return Err(StepError::permanent(
+                        "integration",
+                        "a step with an integration may not set the Host header",
+                    ));
+                }
+                all_headers.extend(own);
                 let body = body.as_ref().map(|b| expr::render(b, scope)).transpose()?;
                 let method = reqwest::Method::from_bytes(method.as_bytes())
                     .map_err(|e| StepError::permanent("http_4xx", e.to_string()))?;
@@ -1276,18 +1294,26 @@ fn scope(execution: &Execution, vars: &Map<String, Value>) -> Map<String, Value>
 /// go to its own scheme, host and port only, whatever the step's inputs made of the path.
 fn on_integration(base: &str, path: &str) -> Result<String, StepError> {
     let refused = |why: &str| StepError::permanent("integration", why.to_owned());
-    if !path.starts_with('/') {
+    if !path.is_empty() && !path.starts_with('/') {
         return Err(refused(
             "the url of a step with an integration must be a path starting with /",
         ));
     }
     let joined = format!("{}{path}", base.trim_end_matches('/'));
-    let origin = |url: &str| reqwest::Url::parse(url).ok().map(|u| u.origin());
-    match (origin(base), origin(&joined)) {
-        (Some(base), Some(to)) if base == to => Ok(joined),
-        _ => Err(refused(
-            "the step's url leaves the integration's host: refused",
-        )),
+    let (Ok(base_url), Ok(to)) = (reqwest::Url::parse(base), reqwest::Url::parse(&joined)) else {
+        return Err(refused(
+            "the integration's url and the step's path make no url",
+        ));
+    };
+    // Below the integration's own path too: `..` (however spelled) does not climb out of it.
+    let under = base_url.path().trim_end_matches('/');
+    let path_ok = to.path() == under || to.path().starts_with(&format!("{under}/"));
+    if base_url.origin() == to.origin() && (under.is_empty() || path_ok) {
+        Ok(joined)
+    } else {
+        Err(refused(
+            "the step's url leaves the integration's host or path: refused",
+        ))
     }
 }
 
@@ -1346,11 +1372,17 @@ mod tests {
             "@evil.example/steal",
             ".evil.example/steal",
             "evil",
-            "",
             ":8443/elsewhere",
+            "/../admin",
+            "/%2e%2e/admin",
         ] {
             assert!(on_integration(base, path).is_err(), "{path:?}");
         }
+        assert_eq!(
+            on_integration(base, "").ok().as_deref(),
+            Some("https://api.crm.example/v2"),
+            "no path: the integration's own url"
+        );
         assert!(
             on_integration("https://api.crm.example", "//evil.example/x")
                 .is_ok_and(|url| reqwest::Url::parse(&url)

@@ -291,6 +291,8 @@ async fn steps_run_in_order_through_retries_a_sub_workflow_a_wait_and_a_delay() 
             "coalesce(value::text, '') || encode(coalesce(ciphertext, ''), 'escape')",
         ),
         ("flow.outgoing_deliveries", "coalesce(error, '')"),
+        // The emitted event too: its consumers would store it.
+        ("flow.outbox", "encode(payload, 'escape')"),
     ] {
         stored += world
             .count(&format!(

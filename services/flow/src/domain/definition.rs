@@ -315,7 +315,7 @@ pub fn parse(value: &Value) -> Result<Definition, Vec<FieldError>> {
                         ));
                     }
                     // The integration's headers (its credentials) go to its own host only.
-                    Some(_) if !url.starts_with('/') => errors.push(FieldError::new(
+                    Some(_) if !url.is_empty() && !url.starts_with('/') => errors.push(FieldError::new(
                         format!("{at}.url"),
                         "must be a path on the integration (starting with /) when an integration \
                          is named",
