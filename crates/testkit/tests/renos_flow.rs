@@ -271,6 +271,16 @@ async fn a_lead_becomes_a_recurring_customer_and_is_invoiced() {
         )
         .await;
     assert_eq!(converted["id"], customer["id"], "{converted}");
+    // Setting the status a lead has already changes nothing and announces nothing.
+    world
+        .ok(
+            Method::PATCH,
+            &format!("/v1/leads/{}", second["id"].as_str().unwrap()),
+            &admin,
+            json!({"status": "qualified"}),
+            200,
+        )
+        .await;
     // Every status a lead went through is announced, once: each conversion, and the quote's
     // acceptance.
     let announced = |lead: &str, status: &str| {

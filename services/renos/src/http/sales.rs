@@ -381,6 +381,12 @@ pub async fn convert_lead(
         if lead.status == "lost" {
             return Err(Problem::conflict("A lost lead cannot be converted."));
         }
+        // Converted, a lead is qualified at least: one further along (quoted, won) stays so.
+        let status = if matches!(lead.status.as_str(), "new" | "contacted") {
+            "qualified"
+        } else {
+            lead.status.as_str()
+        };
         // A company that is a customer already (an earlier lead, or entered by hand) is the
         // customer this lead becomes.
         let existing = match lead.cvr.as_deref() {
@@ -388,7 +394,7 @@ pub async fn convert_lead(
             None => None,
         };
         if let Some(customer) = existing {
-            customers::set_lead(conn, principal.org_id, id, "qualified", Some(customer.id)).await?;
+            customers::set_lead(conn, principal.org_id, id, status, Some(customer.id)).await?;
             return Ok(customer);
         }
         let customer = customers::create(
@@ -407,7 +413,7 @@ pub async fn convert_lead(
             },
         )
         .await?;
-        customers::set_lead(conn, principal.org_id, id, "qualified", Some(customer.id)).await?;
+        customers::set_lead(conn, principal.org_id, id, status, Some(customer.id)).await?;
         Ok(customer)
     })?;
     Ok(HttpResponse::Ok().json(CustomerView::from(customer)))

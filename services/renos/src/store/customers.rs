@@ -238,7 +238,8 @@ pub async fn find_lead(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Lead, E
     .await
 }
 
-/// Sets a lead's status (and the customer it became) and announces the change.
+/// Sets a lead's status (and the customer it became) and announces the change; a lead that
+/// has them already is left as it is, unannounced.
 pub async fn set_lead(
     conn: &mut AsyncPgConnection,
     org_id: Uuid,
@@ -246,15 +247,21 @@ pub async fn set_lead(
     status: &str,
     customer_id: Option<Uuid>,
 ) -> Result<Lead, Error> {
-    let lead: Lead = diesel::sql_query(format!(
+    use diesel::OptionalExtension;
+    let changed: Option<Lead> = diesel::sql_query(format!(
         "UPDATE renos.leads SET status = $2, customer_id = coalesce($3, customer_id), \
-         updated_at = now() WHERE id = $1 RETURNING {LEAD}"
+         updated_at = now() WHERE id = $1 AND (status IS DISTINCT FROM $2 \
+           OR ($3::uuid IS NOT NULL AND customer_id IS DISTINCT FROM $3)) RETURNING {LEAD}"
     ))
     .bind::<SqlUuid, _>(id)
     .bind::<Text, _>(status)
     .bind::<Nullable<SqlUuid>, _>(customer_id)
     .get_result(conn)
-    .await?;
+    .await
+    .optional()?;
+    let Some(lead) = changed else {
+        return find_lead(conn, id).await;
+    };
     crate::events::publish(
         conn,
         "lead",

@@ -1,0 +1,2 @@
+-- The times replaced were wrong; nothing to restore.
+SELECT 1;
