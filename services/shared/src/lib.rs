@@ -74,6 +74,7 @@ pub struct LoginConfig {
     /// Address ranges of the proxies in front of shared (ingress, crm's console), comma
     /// separated: a login through them is counted against the client address they forward
     /// (`X-Forwarded-For`), not their own. Anything else is counted against its own address.
+    /// Only loopback by default: a range trusted here may name any client it likes.
     pub trusted_proxies: String,
 }
 
@@ -83,8 +84,7 @@ impl Default for LoginConfig {
             max_failures_per_account: 5,
             max_failures_per_source: 30,
             window_secs: 900,
-            trusted_proxies: "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
-                .into(),
+            trusted_proxies: "127.0.0.0/8,::1".into(),
         }
     }
 }

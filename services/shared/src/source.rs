@@ -77,19 +77,22 @@ fn through(peer: IpAddr, forwarded: &[&str], trusted: &[Cidr]) -> IpAddr {
     if !is_trusted(peer) {
         return peer;
     }
-    let chain: Vec<IpAddr> = forwarded
+    let chain: Vec<Option<IpAddr>> = forwarded
         .iter()
         .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-        .map(|ip| ip.to_canonical())
+        .map(|a| a.trim().parse::<IpAddr>().ok().map(|ip| ip.to_canonical()))
         .collect();
-    chain
-        .iter()
-        .rev()
-        .find(|ip| !is_trusted(**ip))
-        .or(chain.first())
-        .copied()
-        .unwrap_or(peer)
+    // From the nearest hop outwards; an entry that is no address ends the walk (what lies
+    // beyond it was written by someone not trusted), at the last proxy that vouched for it.
+    let mut nearest = peer;
+    for entry in chain.iter().rev() {
+        match entry {
+            Some(ip) if is_trusted(*ip) => nearest = *ip,
+            Some(ip) => return *ip,
+            None => return nearest,
+        }
+    }
+    nearest
 }
 
 #[cfg(test)]
@@ -135,5 +138,14 @@ mod tests {
         assert_eq!(through(client, &["1.2.3.4"], &trusted), client);
         // No header: the peer.
         assert_eq!(through(ip("127.0.0.1"), &[], &trusted), ip("127.0.0.1"));
+        // An entry that is no address ends the walk at the proxy that passed it on.
+        assert_eq!(
+            through(
+                ip("127.0.0.1"),
+                &["203.0.113.7, 1.2.3.4:5678, 10.1.1.1"],
+                &trusted
+            ),
+            ip("10.1.1.1")
+        );
     }
 }

@@ -144,6 +144,10 @@ pub async fn login(
         return Err(wrong_credentials());
     };
     if !user.active {
+        // The password was right: not a failure to count against the account.
+        in_context!(&pool, Context::System, |conn| {
+            Ok::<_, Problem>(sessions::clear_failures(conn, &email).await?)
+        })?;
         return Err(Problem::forbidden(
             "This account is deactivated. Ask an administrator of your organization.",
         ));
