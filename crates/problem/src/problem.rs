@@ -203,10 +203,13 @@ impl From<DbError> for Problem {
                 // A value that passed the handler's checks but not the column's type or an
                 // index's size: too large a number, a date beyond PostgreSQL's calendar, too
                 // long a text. Input, not a server fault.
-                _ if is_out_of_range(info.message()) => Problem::validation(vec![FieldError::new(
-                    info.column_name().unwrap_or("body"),
-                    "holds a value too large or too long to be stored",
-                )]),
+                _ if is_out_of_range(info.message()) => {
+                    tracing::warn!(error = info.message(), "a value the database cannot store");
+                    Problem::validation(vec![FieldError::new(
+                        info.column_name().unwrap_or("body"),
+                        "holds a value too large or too long to be stored",
+                    )])
+                }
                 _ => Problem::internal(&info.message()),
             },
             other => Problem::internal(&other),

@@ -322,6 +322,7 @@ pub async fn cache_customers(
            email = EXCLUDED.email, content_hash = EXCLUDED.content_hash, data = EXCLUDED.data, \
            synced_at = now() \
          WHERE cached_customers.content_hash <> EXCLUDED.content_hash \
+            OR cached_customers.cvr IS DISTINCT FROM EXCLUDED.cvr \
          RETURNING billy_id",
     )
     .bind::<SqlUuid, _>(org_id)
