@@ -210,14 +210,10 @@ pub async fn create_lead(
     .bind::<Jsonb, _>(new.score_reasons)
     .get_result(conn)
     .await?;
-    crate::events::publish(
+    announce_lead(
         conn,
-        "lead",
-        &crate::events::Scope {
-            org_id,
-            cvr: lead.cvr.clone(),
-        },
-        lead.id,
+        org_id,
+        &lead,
         &tekup_proto::renos::v1::LeadCreated {
             lead_id: lead.id.to_string(),
             org_id: org_id.to_string(),
@@ -227,6 +223,21 @@ pub async fn create_lead(
     )
     .await?;
     Ok(lead)
+}
+
+/// Announces `payload` about `lead` on renos's lead topic, in the caller's transaction.
+async fn announce_lead<M: tekup_proto::Message + tekup_proto::Name>(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    lead: &Lead,
+    payload: &M,
+) -> Result<(), Error> {
+    let scope = crate::events::Scope {
+        org_id,
+        cvr: lead.cvr.clone(),
+    };
+    crate::events::publish(conn, "lead", &scope, lead.id, payload).await?;
+    Ok(())
 }
 
 pub async fn find_lead(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Lead, Error> {
@@ -262,14 +273,10 @@ pub async fn set_lead(
     let Some(lead) = changed else {
         return find_lead(conn, id).await;
     };
-    crate::events::publish(
+    announce_lead(
         conn,
-        "lead",
-        &crate::events::Scope {
-            org_id,
-            cvr: lead.cvr.clone(),
-        },
-        lead.id,
+        org_id,
+        &lead,
         &tekup_proto::renos::v1::LeadStatusChanged {
             lead_id: lead.id.to_string(),
             org_id: org_id.to_string(),
