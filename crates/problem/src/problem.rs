@@ -36,6 +36,9 @@ pub struct Problem {
     /// Per-field validation errors.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Seconds to wait before trying again, sent as `Retry-After` (not in the body).
+    #[serde(skip)]
+    pub retry_after: Option<u32>,
 }
 
 /// One invalid field of a request.
@@ -66,6 +69,23 @@ impl Problem {
             detail: detail.into(),
             request_id: request_id::current(),
             errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: too many requests of a kind; try again after `retry_after` (at least a second).
+    pub fn too_many_requests(
+        code: &'static str,
+        detail: impl Into<String>,
+        retry_after: std::time::Duration,
+    ) -> Self {
+        Self {
+            retry_after: Some(
+                u32::try_from(retry_after.as_secs())
+                    .unwrap_or(u32::MAX)
+                    .max(1),
+            ),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, detail.into())
         }
     }
 
@@ -160,9 +180,12 @@ impl ResponseError for Problem {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .insert_header(ContentType(mime_problem()))
-            .json(self)
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header(ContentType(mime_problem()));
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds));
+        }
+        response.json(self)
     }
 }
 
@@ -300,6 +323,21 @@ mod tests {
             Box::new("relation \"x\" does not exist".to_owned()),
         )));
         assert_eq!(other.status, 500);
+    }
+
+    #[actix_web::test]
+    async fn too_many_requests_says_when_to_come_back() {
+        let response = Problem::too_many_requests(
+            "too-many-attempts",
+            "Try again later.",
+            std::time::Duration::from_secs(900),
+        )
+        .error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers().get("retry-after").unwrap(), "900");
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(response.into_body()).await.unwrap()).unwrap();
+        assert!(body.get("retry_after").is_none(), "{body}");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! transaction), a redelivery is recognised and acknowledged without a second event, and a
 //! delivery that fails authentication is refused with 401 and stored nowhere.
 
-use actix_web::ResponseError;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -237,21 +236,13 @@ pub async fn receive(
     if !webhook.active {
         return Err(Problem::not_found("No such webhook."));
     }
-    if let Err(wait) = state.hooks.admit(webhook.id) {
-        let mut response = Problem::new(
-            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+    state.hooks.admit(webhook.id).map_err(|wait| {
+        Problem::too_many_requests(
             "too-many-deliveries",
-            "Too many deliveries to this webhook this minute. Try again later.".to_owned(),
+            "Too many deliveries to this webhook this minute. Try again later.",
+            wait,
         )
-        .error_response();
-        let seconds = wait.as_secs().max(1).to_string();
-        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&seconds) {
-            response
-                .headers_mut()
-                .insert(actix_web::http::header::RETRY_AFTER, value);
-        }
-        return Ok(response);
-    }
+    })?;
     let body = read_body(payload, MAX_BODY).await?;
     let content_type = media_type(&req);
     let dedupe_key = authenticate(&req, &webhook, &body)?;

@@ -1,7 +1,6 @@
 //! Login, refresh, logout, the JWKS and `/me`.
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -103,19 +102,11 @@ pub async fn login(
         Ok::<_, Problem>((limited, user))
     })?;
     if limited {
-        let mut response = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
+        return Err(Problem::too_many_requests(
             "too-many-attempts",
-            "Too many failed logins. Try again later.".to_owned(),
-        )
-        .error_response();
-        let retry = state.login.window_secs.to_string();
-        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&retry) {
-            response
-                .headers_mut()
-                .insert(actix_web::http::header::RETRY_AFTER, value);
-        }
-        return Ok(response);
+            "Too many failed logins. Try again later.",
+            std::time::Duration::from_secs(u64::try_from(state.login.window_secs).unwrap_or(0)),
+        ));
     }
 
     // Argon2 takes tens of milliseconds of CPU: off the async workers.
