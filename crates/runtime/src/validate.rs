@@ -56,9 +56,53 @@ pub fn email(field: &str, value: &str, errors: &mut Vec<FieldError>) -> String {
     email
 }
 
+/// A trimmed phone number as the tables keep it (their check is `^\+?[0-9 ]{8,20}$`): 8 to 15
+/// digits with spaces between, `+` only first.
+pub fn phone(field: &str, value: &str, errors: &mut Vec<FieldError>) -> String {
+    let phone = value.trim().to_owned();
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    let rest = phone.strip_prefix('+').unwrap_or(&phone);
+    if !(8..=15).contains(&digits)
+        || phone.len() > 20
+        || !rest.chars().all(|c| c.is_ascii_digit() || c == ' ')
+    {
+        errors.push(FieldError::new(
+            field,
+            "must be 8 to 15 digits, optionally +country code",
+        ));
+    }
+    phone
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phones_are_refused_as_input_before_the_table_refuses_them() {
+        let refused = |p: &str| {
+            let mut errors = Vec::new();
+            phone("phone", p, &mut errors);
+            !errors.is_empty()
+        };
+        for good in [
+            "+45 12 34 56 78",
+            "12345678",
+            "0045 1234 5678",
+            " 87 65 43 21 ",
+        ] {
+            assert!(!refused(good), "{good}");
+        }
+        for bad in [
+            "12+34 5678 9",
+            "1234567",
+            "+45 1234 5678 9012 3456",
+            "12-34-56-78",
+            "++4512345678",
+        ] {
+            assert!(refused(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn emails_are_normalised_and_checked() {

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use tekup_auth::Principal;
 use tekup_db::Pool;
 use tekup_runtime::pagination::Page;
-use tekup_runtime::problem::FieldError;
 use tekup_runtime::{Problem, in_company, read_in_company};
 use tekup_types::AccessLevel;
 use utoipa::{IntoParams, ToSchema};
@@ -14,7 +13,7 @@ use uuid::Uuid;
 
 use super::{check, company_exists, cvr, of_existing_company, present, text};
 use crate::store::contacts::{self, Contact, Fields};
-use tekup_runtime::validate::email;
+use tekup_runtime::validate::{email, phone};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,29 +70,13 @@ impl From<Contact> for ContactView {
     }
 }
 
-fn phone(value: &str, errors: &mut Vec<FieldError>) -> String {
-    let phone = value.trim().to_owned();
-    let digits = phone.chars().filter(char::is_ascii_digit).count();
-    let allowed = phone
-        .chars()
-        .enumerate()
-        .all(|(i, c)| c.is_ascii_digit() || c == ' ' || (i == 0 && c == '+'));
-    if !allowed || !(8..=15).contains(&digits) {
-        errors.push(FieldError::new(
-            "phone",
-            "must be 8 to 15 digits, optionally +country code",
-        ));
-    }
-    phone
-}
-
 fn fields_of_body(body: ContactBody) -> Result<Fields, Problem> {
     let mut errors = Vec::new();
     let fields = Fields {
         first_name: Some(text("first_name", &body.first_name, 100, &mut errors)),
         last_name: Some(text("last_name", &body.last_name, 100, &mut errors)),
         email: Some(body.email.map(|e| email("email", &e, &mut errors))),
-        phone: Some(body.phone.map(|p| phone(&p, &mut errors))),
+        phone: Some(body.phone.map(|p| phone("phone", &p, &mut errors))),
         title: Some(body.title.map(|t| text("title", &t, 100, &mut errors))),
     };
     check(errors).map(|()| fields)
@@ -111,7 +94,9 @@ fn fields_of_changes(changes: ContactChanges) -> Result<Fields, Problem> {
         email: changes
             .email
             .map(|v| v.map(|e| email("email", &e, &mut errors))),
-        phone: changes.phone.map(|v| v.map(|p| phone(&p, &mut errors))),
+        phone: changes
+            .phone
+            .map(|v| v.map(|p| phone("phone", &p, &mut errors))),
         title: changes
             .title
             .map(|v| v.map(|t| text("title", &t, 100, &mut errors))),
