@@ -121,10 +121,18 @@ impl Local {
         self.resident.lock().await.model.is_some()
     }
 
-    /// The model, loaded first if it is not in memory. The lookup and the load run as their own
-    /// task: a caller that goes away mid-load (a client that hung up) neither abandons the load
-    /// nor lets the next caller start a second one.
+    /// The model, loaded first if it is not in memory. A load runs as its own task: a caller
+    /// that goes away mid-load (a client that hung up) neither abandons it nor lets the next
+    /// caller start a second one.
     async fn model(&self) -> Result<Arc<MiniLm>, EmbedError> {
+        {
+            let mut resident = self.resident.lock().await;
+            if let Some(model) = &resident.model {
+                let model = model.clone();
+                resident.last_used = Instant::now();
+                return Ok(model);
+            }
+        }
         let resident = Arc::clone(&self.resident);
         let loads = Arc::clone(&self.loads);
         let dir = self.dir.clone();

@@ -1,16 +1,10 @@
 //! The local model on its real weights (installed by `make test` / `scripts/platform.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod common;
 
+use common::dir;
 use tekup_embed::{Embedder, Local, MiniLm, cosine};
-
-fn dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var("TEKUP_TEST_MODEL_DIR")
-            .expect("TEKUP_TEST_MODEL_DIR is not set: run the tests with `make test`"),
-    )
-}
 
 fn model() -> Local {
     Local::load(&dir()).unwrap()

@@ -2,17 +2,12 @@
 //! has a binary of its own (no other test loads weights beside it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
+use common::dir;
 use tekup_embed::{Embedder, Local};
-
-fn dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var("TEKUP_TEST_MODEL_DIR")
-            .expect("TEKUP_TEST_MODEL_DIR is not set: run the tests with `make test`"),
-    )
-}
 
 /// This process's resident memory, in MiB.
 fn rss_mib() -> f64 {
