@@ -338,46 +338,24 @@ impl Engine {
                 &key,
                 attempt,
                 &scope,
+                secrets,
                 &mut deliveries,
             )
             .await;
-        // What a step made is stored (and a child's input becomes its execution's, an event's
-        // payload travels to every consumer, which may store it): a secret in it, rendered from
-        // the variables or echoed back by a receiver, is not. A child reads the variables
-        // itself.
+        // What a step made is stored (and a child's input becomes its execution's): a secret in
+        // it, rendered from the variables or echoed back by a receiver, is not. A child reads
+        // the variables itself. (An emit step's payload is redacted before it is encoded.)
         let result = result
-            .and_then(|outcome| {
-                Ok(match outcome {
-                    Outcome::Next { output, goto } => Outcome::Next {
-                        output: secrets.redact_value(output),
-                        goto,
-                    },
-                    Outcome::Emit {
-                        output,
-                        event_type,
-                        payload,
-                        cvr,
-                    } => {
-                        let redacted = secrets.redact_value(output.clone());
-                        let payload = if redacted == output {
-                            payload
-                        } else {
-                            tekup_proto::from_json(&event_type, &redacted)
-                                .map_err(|e| StepError::permanent("event", e))?
-                        };
-                        Outcome::Emit {
-                            output: redacted,
-                            event_type,
-                            payload,
-                            cvr,
-                        }
-                    }
-                    Outcome::Child { workflow, input } => Outcome::Child {
-                        workflow,
-                        input: secrets.redact_value(input),
-                    },
-                    other => other,
-                })
+            .map(|outcome| match outcome {
+                Outcome::Next { output, goto } => Outcome::Next {
+                    output: secrets.redact_value(output),
+                    goto,
+                },
+                Outcome::Child { workflow, input } => Outcome::Child {
+                    workflow,
+                    input: secrets.redact_value(input),
+                },
+                other => other,
             })
             .map_err(|mut e| {
                 e.message = secrets.redact(&e.message);
@@ -406,6 +384,7 @@ impl Engine {
         key: &str,
         attempt: i32,
         scope: &Map<String, Value>,
+        secrets: &Secrets,
         deliveries: &mut Vec<DeliveryAttempt>,
     ) -> Result<Outcome, StepError> {
         let next = Some(index + 1);
@@ -453,7 +432,9 @@ impl Engine {
                 },
             }),
             Action::Emit { event, payload } => {
-                let mut payload = expr::render(payload, scope)?;
+                // Redacted before it is encoded: the event travels to every consumer, which
+                // may store it, and the payload is also the step's stored output.
+                let mut payload = secrets.redact_value(expr::render(payload, scope)?);
                 let object = payload.as_object_mut().ok_or_else(|| {
                     StepError::permanent("event", "an emit step's payload must be an object")
                 })?;
