@@ -398,20 +398,14 @@ pub async fn escalations(
     let list = in_context!(&pool, principal.context(), |conn| {
         Ok::<_, Problem>(work::escalations(conn, query.status.as_deref(), after, limit).await?)
     })?;
-    let cursors: Vec<String> = list
-        .iter()
-        .map(|e| {
-            format!(
-                "{}_{}",
-                work::severity_rank(&e.severity),
-                time_cursor(e.created_at, e.id)
-            )
-        })
-        .collect();
     let views: Vec<EscalationView> = list.into_iter().map(EscalationView::from).collect();
-    let mut page = Page::new(views, limit, |_| String::new());
-    page.next_cursor = page.next_cursor.and(cursors.last().cloned());
-    Ok(HttpResponse::Ok().json(page))
+    Ok(HttpResponse::Ok().json(Page::new(views, limit, |e| {
+        format!(
+            "{}_{}",
+            work::severity_rank(&e.severity),
+            time_cursor(e.created_at, e.id)
+        )
+    })))
 }
 
 /// Hand an escalation to an owner, or resolve it (write access); a resolved one is final.

@@ -276,28 +276,13 @@ pub async fn record_execution(
     finished_at: DateTime<Utc>,
     notes: &str,
 ) -> Result<Option<(Uuid, Booking)>, Error> {
-    // The same work sent again (a retried request) is recorded once.
-    #[derive(QueryableByName)]
-    struct Recorded {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let recorded: Recorded = diesel::sql_query(
-        "SELECT count(*) AS n FROM renos.task_executions \
-          WHERE booking_id = $1 AND cleaner_id = $2 AND started_at = $3",
-    )
-    .bind::<SqlUuid, _>(booking.id)
-    .bind::<SqlUuid, _>(cleaner_id)
-    .bind::<Timestamptz, _>(started_at)
-    .get_result(conn)
-    .await?;
-    if recorded.n > 0 {
-        return Ok(None);
-    }
+    // The same work sent again (a retried request) is recorded once: then nothing is inserted.
     let id = Uuid::now_v7();
-    diesel::sql_query(
+    let inserted = diesel::sql_query(
         "INSERT INTO renos.task_executions (id, org_id, cvr, booking_id, cleaner_id, started_at, \
-         finished_at, notes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         finished_at, notes) SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS ( \
+           SELECT 1 FROM renos.task_executions \
+            WHERE booking_id = $4 AND cleaner_id = $5 AND started_at = $6)",
     )
     .bind::<SqlUuid, _>(id)
     .bind::<SqlUuid, _>(booking.org_id)
@@ -309,6 +294,9 @@ pub async fn record_execution(
     .bind::<Text, _>(notes)
     .execute(conn)
     .await?;
+    if inserted == 0 {
+        return Ok(None);
+    }
     // Completed by its first recorded work (more cleaners may record theirs after it).
     if booking.status == "scheduled" {
         diesel::sql_query("UPDATE renos.bookings SET status = 'completed' WHERE id = $1")
