@@ -475,7 +475,7 @@ async fn run() -> anyhow::Result<()> {
         .find(|r| r.service == Service::Vault)
         .context("vault")?;
     eprintln!("bench: vault's model loaded by a search, then let go");
-    let vault_model = vault_model(&vault.url, &token, || vault.rss_mib()).await?;
+    let vault_model = vault_model(&http, &vault.url, &token, || vault.rss_mib()).await?;
 
     // raw: pgbench -S on its own table in its own database.
     let raw_db = format!("{}_pgbench", db.name());
@@ -625,17 +625,16 @@ struct ModelFigures {
 
 /// vault's memory and search time with its model loaded by a search, and after it lets go.
 async fn vault_model(
+    http: &reqwest::Client,
     url: &str,
     token: &str,
     rss_mib: impl Fn() -> f64,
 ) -> anyhow::Result<ModelFigures> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()?;
     let search = async |query: &str, mode: &str| -> anyhow::Result<f64> {
         let started = Instant::now();
         let response = http
             .post(format!("{url}/v1/search"))
+            .timeout(Duration::from_secs(60))
             .bearer_auth(token)
             .json(&json!({"query": query, "mode": mode}))
             .send()
