@@ -252,23 +252,25 @@ pub async fn run(urls: &Urls, options: &Options) -> anyhow::Result<Seeded> {
         progress("companies", i + 1, companies.len());
     }
     seeded.companies = companies.len();
-    // Wait for crm's records (events) before adding to them.
-    let last = &companies.last().context("no companies")?.0;
+    // Wait for crm's records (events) of every company before adding to them: the events are
+    // spread over partitions by CVR, so the last company's may arrive before the first's.
     let started = std::time::Instant::now();
-    while api
-        .call(
-            Method::GET,
-            &format!("{}/v1/companies/{last}", urls.crm),
-            &admin,
-            None,
-        )
-        .await
-        .is_err()
-    {
-        if started.elapsed() > std::time::Duration::from_secs(60) {
-            bail!("crm has not received the companies from shared's events within a minute");
+    for (number, _) in &companies {
+        while api
+            .call(
+                Method::GET,
+                &format!("{}/v1/companies/{number}", urls.crm),
+                &admin,
+                None,
+            )
+            .await
+            .is_err()
+        {
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                bail!("crm has not received the companies from shared's events within a minute");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 
     let total = 30 * scale;
