@@ -235,6 +235,12 @@ struct Answers {
     remember: Option<&'static str>,
 }
 
+/// The statement that takes, until the transaction ends, the lock an organization's erasures
+/// and the copying of its people into `table`'s service share (`$1`: the organization).
+pub fn remembering_lock(table: &str) -> String {
+    format!("SELECT pg_advisory_xact_lock(hashtextextended('{table}:' || $1::text, 0))")
+}
+
 impl Handler for Answers {
     fn handle<'a>(
         &'a self,
@@ -245,6 +251,14 @@ impl Handler for Answers {
             let Some(request) = Request::from_event(event)? else {
                 return Ok(());
             };
+            if let (Some(table), Kind::Erasure) = (self.remember, request.kind) {
+                // The service's copying of people takes the same lock ([`remembering_lock`]), so
+                // a copy that read the person before the erasure cannot write them back after it.
+                diesel::sql_query(remembering_lock(table))
+                    .bind::<SqlUuid, _>(request.org_id)
+                    .execute(conn)
+                    .await?;
+            }
             let (counts, bundle) = apply(conn, self.parts, &request).await?;
             if let (Some(table), Kind::Erasure, Some(email)) =
                 (self.remember, request.kind, &request.email)

@@ -294,6 +294,14 @@ pub async fn cache_customers(
     org_id: Uuid,
     contacts: &[CachedCustomer<'_>],
 ) -> Result<Vec<String>, Error> {
+    // Serialized with the organization's erasures: one that commits while this copy is under
+    // way is seen by the check below, instead of its person being written back.
+    diesel::sql_query(tekup_events::gdpr::remembering_lock(
+        "billy.erased_subjects",
+    ))
+    .bind::<SqlUuid, _>(org_id)
+    .execute(conn)
+    .await?;
     #[derive(QueryableByName)]
     struct Changed {
         #[diesel(sql_type = Text)]
