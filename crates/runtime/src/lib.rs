@@ -15,6 +15,7 @@
 mod background;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod pagination;
 pub mod settings;
 pub mod telemetry;

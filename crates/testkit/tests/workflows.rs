@@ -23,6 +23,11 @@ fn flow_settings(jwks: &str) -> Vec<(&'static str, String)> {
         ("AUTH__JWKS_URL", jwks.to_owned()),
         ("APP__SECRET_KEY", KEY.to_owned()),
         ("APP__ENGINE__POLL_INTERVAL_MS", "50".to_owned()),
+        // Receivers listen on this host's loopback.
+        (
+            "APP__ENGINE__ALLOWED_PRIVATE_RANGES",
+            "127.0.0.0/8".to_owned(),
+        ),
     ]
 }
 

@@ -29,6 +29,7 @@ use uuid::Uuid;
 use crate::domain::cron::{self, Cron};
 use crate::domain::definition::{self, Action, Definition, OnTimeout, Step};
 use crate::domain::expr::{self, ExprError};
+use crate::reach::Reach;
 use crate::signature;
 use crate::store::executions::{self, Execution, NewExecution, Progress};
 use crate::store::integrations::{self, NewDelivery};
@@ -48,6 +49,10 @@ pub struct EngineConfig {
     pub batch: i64,
     /// Per HTTP request or webhook delivery of a step.
     pub http_timeout_ms: u64,
+    /// Address ranges that HTTP and webhook steps may reach although they are not public
+    /// (loopback, private, link-local...), e.g. `10.20.0.0/16` for a receiver inside the
+    /// cluster. Empty: public addresses only.
+    pub allowed_private_ranges: String,
     /// A schedule's run later than this is "missed" (flow was down) and follows the schedule's
     /// missed-runs policy.
     pub missed_after_ms: i64,
@@ -61,6 +66,7 @@ impl Default for EngineConfig {
             lease_ms: 30_000,
             batch: 8,
             http_timeout_ms: 10_000,
+            allowed_private_ranges: String::new(),
             missed_after_ms: 60_000,
         }
     }
@@ -69,8 +75,8 @@ impl Default for EngineConfig {
 /// Why a step failed.
 #[derive(Debug, Clone)]
 pub struct StepError {
-    /// `http_4xx`, `http_5xx`, `http_429`, `timeout`, `connect`, `expression`, `integration`,
-    /// `event`, `workflow`, `timeout_waiting`: what `retry.non_retryable` lists.
+    /// `http_4xx`, `http_5xx`, `http_429`, `timeout`, `connect`, `address`, `expression`,
+    /// `integration`, `event`, `workflow`, `timeout_waiting`: what `retry.non_retryable` lists.
     pub kind: &'static str,
     pub message: String,
     /// Whether another attempt could succeed.
@@ -122,6 +128,7 @@ pub struct Engine {
     pool: Pool,
     owner: Uuid,
     http: reqwest::Client,
+    reach: Reach,
     cipher: Option<Arc<TokenCipher>>,
     config: EngineConfig,
     pub wake: Arc<Notify>,
@@ -146,13 +153,19 @@ impl Engine {
                 config.lease_ms
             );
         }
+        let reach = Reach::new(
+            tekup_runtime::net::parse_ranges(&config.allowed_private_ranges)
+                .map_err(|e| anyhow::anyhow!("app.engine.allowed_private_ranges: {e}"))?,
+        );
         Ok(Self {
             pool,
             owner: Uuid::new_v4(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_millis(config.http_timeout_ms))
                 .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(Arc::new(reach.clone()))
                 .build()?,
+            reach,
             cipher,
             config,
             wake: Arc::new(Notify::new()),
@@ -500,9 +513,10 @@ impl Engine {
                 let body = body.as_ref().map(|b| expr::render(b, scope)).transpose()?;
                 let method = reqwest::Method::from_bytes(method.as_bytes())
                     .map_err(|e| StepError::permanent("http_4xx", e.to_string()))?;
+                let url = self.target(&url)?;
                 let mut request = self
                     .http
-                    .request(method, &url)
+                    .request(method, url)
                     .header("idempotency-key", key);
                 for (name, value) in &all_headers {
                     request = request.header(name.as_str(), expr::text(value));
@@ -537,28 +551,34 @@ impl Engine {
                 }))
                 .map_err(|e| StepError::permanent("event", e.to_string()))?;
                 let message_id = format!("msg_{key}");
-                let mut request = self
-                    .http
-                    .post(&integration.url)
-                    .header("content-type", "application/json")
-                    .header("webhook-id", &message_id)
-                    .header("webhook-timestamp", now.timestamp().to_string())
-                    .header(
-                        "webhook-signature",
-                        signature::sign(
-                            secret.expose_secret(),
-                            &message_id,
-                            now.timestamp(),
-                            &body,
-                        ),
-                    );
-                if let Some(h) = integration.headers.as_object() {
-                    for (name, value) in h {
-                        request = request.header(name.as_str(), expr::text(value));
-                    }
-                }
                 let started = Instant::now();
-                let sent = send(request.body(body)).await;
+                // A refused address is recorded as an attempt, like a receiver that is down.
+                let sent = match self.target(&integration.url) {
+                    Ok(url) => {
+                        let mut request = self
+                            .http
+                            .post(url)
+                            .header("content-type", "application/json")
+                            .header("webhook-id", &message_id)
+                            .header("webhook-timestamp", now.timestamp().to_string())
+                            .header(
+                                "webhook-signature",
+                                signature::sign(
+                                    secret.expose_secret(),
+                                    &message_id,
+                                    now.timestamp(),
+                                    &body,
+                                ),
+                            );
+                        if let Some(h) = integration.headers.as_object() {
+                            for (name, value) in h {
+                                request = request.header(name.as_str(), expr::text(value));
+                            }
+                        }
+                        send(request.body(body)).await
+                    }
+                    Err(refused) => Err(refused),
+                };
                 deliveries.push(DeliveryAttempt {
                     integration_id: integration.id,
                     message_id,
@@ -1270,6 +1290,19 @@ fn scope(execution: &Execution, vars: &Map<String, Value>) -> Map<String, Value>
     scope
 }
 
+impl Engine {
+    /// The url a step sends to, if it may: an address host is judged here, a name when it is
+    /// resolved ([`Reach`]).
+    fn target(&self, url: &str) -> Result<reqwest::Url, StepError> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| StepError::permanent("http_4xx", format!("{url:?}: {e}")))?;
+        self.reach
+            .check(&parsed)
+            .map_err(|e| StepError::permanent("address", e.to_string()))?;
+        Ok(parsed)
+    }
+}
+
 /// Sends a request; the status and body (JSON when it parses, else text, at most 64 KiB).
 /// `path` (rendered) on the integration at `base`: the integration's headers, its credentials,
 /// go to its own scheme, host and port only, whatever the step's inputs made of the path.
@@ -1305,11 +1338,16 @@ const MAX_NESTING: i32 = 8;
 const ANSWER_LIMIT: usize = 64 * 1024;
 
 async fn send(request: reqwest::RequestBuilder) -> Result<(u16, Value), StepError> {
-    let mut response = request.send().await.map_err(|e| StepError {
-        kind: if e.is_timeout() { "timeout" } else { "connect" },
-        message: e.without_url().to_string(),
-        retryable: true,
-        status: None,
+    let mut response = request.send().await.map_err(|e| {
+        if let Some(refused) = Reach::refused(&e) {
+            return StepError::permanent("address", refused.to_string());
+        }
+        StepError {
+            kind: if e.is_timeout() { "timeout" } else { "connect" },
+            message: e.without_url().to_string(),
+            retryable: true,
+            status: None,
+        }
     })?;
     let status = response.status().as_u16();
     // Read up to the limit and no further: a huge answer never sits in memory whole.

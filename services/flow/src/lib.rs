@@ -11,6 +11,7 @@ pub mod engine;
 mod events;
 mod http;
 pub mod limit;
+pub mod reach;
 pub mod signature;
 mod store;
 

@@ -26,7 +26,13 @@ struct World {
 }
 
 impl World {
+    /// Receivers listen on this host's loopback, which steps may reach here.
     async fn new(seed: u8) -> Self {
+        Self::reaching(seed, "127.0.0.0/8").await
+    }
+
+    /// With `allowed` as the private ranges steps may reach.
+    async fn reaching(seed: u8, allowed: &str) -> Self {
         let db = Arc::new(TestDb::new().await.unwrap());
         let identity = Identity::start(Arc::clone(&db), seed, &[]).await.unwrap();
         let jwks = identity.jwks_url();
@@ -36,6 +42,7 @@ impl World {
                 ("AUTH__JWKS_URL", jwks.as_str()),
                 ("APP__SECRET_KEY", KEY),
                 ("APP__ENGINE__POLL_INTERVAL_MS", "50"),
+                ("APP__ENGINE__ALLOWED_PRIVATE_RANGES", allowed),
             ],
         )
         .await
@@ -425,6 +432,86 @@ async fn a_failing_step_fails_the_execution_and_runs_can_be_cancelled_and_rerun(
         (metrics["runs"].as_i64(), metrics["failed"].as_i64()),
         (Some(2), Some(1)),
         "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn steps_reach_no_internal_address_unless_its_range_is_allowed() {
+    // Nothing allowed: the receiver on this host's loopback stands for flow's own pod, the
+    // services beside it and the cloud's metadata service.
+    let world = World::reaching(57, "").await;
+    let receiver = Receiver::start().await.unwrap();
+    let port = receiver.url.rsplit(':').next().unwrap().to_owned();
+    let urls = [
+        ("address", receiver.url.clone()),
+        ("name", format!("http://localhost:{port}/")),
+        ("mapped", format!("http://[::ffff:127.0.0.1]:{port}/")),
+        ("decimal", format!("http://2130706433:{port}/")),
+        (
+            "metadata",
+            "http://169.254.169.254/latest/meta-data/".to_owned(),
+        ),
+    ];
+    for (name, url) in &urls {
+        world
+            .workflow(
+                name,
+                json!({"trigger": {"type": "manual"}, "steps": [
+                    {"id": "call", "type": "http", "method": "GET", "url": url}
+                ]}),
+            )
+            .await;
+    }
+    // An outgoing webhook, to an integration that names the same receiver.
+    world
+        .send(
+            Method::PUT,
+            "/v1/integrations/inside",
+            Some(json!({"kind": "webhook", "url": receiver.url})),
+            200,
+        )
+        .await;
+    world
+        .workflow(
+            "webhook",
+            json!({"trigger": {"type": "manual"}, "steps": [
+                {"id": "call", "type": "webhook", "integration": "inside",
+                 "event_type": "probe", "payload": {}}
+            ]}),
+        )
+        .await;
+    let names = urls.iter().map(|(name, _)| *name).chain(["webhook"]);
+    for name in names {
+        let id = world.run(name, json!({})).await;
+        let ended = world.ended(&id).await;
+        assert_eq!(ended["status"], "failed", "{name}: {ended}");
+        let error = ended["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("address") && error.contains("not a public address"),
+            "{name}: {ended}"
+        );
+        // Refused for good: one attempt, no retries.
+        assert_eq!(
+            ended["steps"].as_array().unwrap().len(),
+            1,
+            "{name}: {ended}"
+        );
+    }
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the receiver"
+    );
+    // The refused delivery is in the integration's log like any failed one.
+    let log = world
+        .send(Method::GET, "/v1/integrations/inside/deliveries", None, 200)
+        .await;
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{log}");
+    assert!(
+        items[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a public address")),
+        "{log}"
     );
 }
 

@@ -47,6 +47,11 @@ async fn start(db: &Arc<TestDb>, jwks: &str) -> (Reaper, TestApp) {
         // A dead instance's execution is taken over two seconds after its last renewal.
         ("APP__ENGINE__LEASE_MS", "2000".to_owned()),
         ("APP__ENGINE__HTTP_TIMEOUT_MS", "1500".to_owned()),
+        // The receiver listens on this host's loopback.
+        (
+            "APP__ENGINE__ALLOWED_PRIVATE_RANGES",
+            "127.0.0.0/8".to_owned(),
+        ),
     ] {
         env.insert(format!("TEKUP__FLOW__{key}"), value);
     }

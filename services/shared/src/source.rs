@@ -7,57 +7,7 @@
 use std::net::IpAddr;
 
 use actix_web::HttpRequest;
-
-/// An address range, e.g. `10.0.0.0/8`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
-
-impl Cidr {
-    fn contains(&self, ip: IpAddr) -> bool {
-        match (self.network, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-/// `a.b.c.d/n` or `x::y/n` ranges separated by commas; a bare address is a range of one.
-pub fn parse_ranges(text: &str) -> Result<Vec<Cidr>, String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|range| {
-            let (address, prefix) = range.split_once('/').unwrap_or((range, ""));
-            let network: IpAddr = address
-                .parse()
-                .map_err(|_| format!("{range:?} is not an address range"))?;
-            let max = if network.is_ipv4() { 32 } else { 128 };
-            let prefix = match prefix {
-                "" => max,
-                p => p
-                    .parse::<u8>()
-                    .ok()
-                    .filter(|p| *p <= max)
-                    .ok_or_else(|| format!("{range:?} has no valid prefix length"))?,
-            };
-            Ok(Cidr { network, prefix })
-        })
-        .collect()
-}
+pub use tekup_runtime::net::{Cidr, parse_ranges};
 
 /// The address a login is counted against.
 pub fn of(req: &HttpRequest, trusted: &[Cidr]) -> String {
@@ -101,23 +51,6 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
-    }
-
-    #[test]
-    fn ranges_parse_and_match() {
-        let ranges = parse_ranges("10.0.0.0/8, 192.168.1.7, fc00::/7").unwrap_or_default();
-        assert_eq!(ranges.len(), 3);
-        assert!(ranges[0].contains(ip("10.200.3.4")));
-        assert!(!ranges[0].contains(ip("11.0.0.1")));
-        assert!(ranges[1].contains(ip("192.168.1.7")) && !ranges[1].contains(ip("192.168.1.8")));
-        assert!(ranges[2].contains(ip("fd12::1")) && !ranges[2].contains(ip("2001:db8::1")));
-        assert!(
-            ranges[0].contains(ip("::ffff:10.1.2.3")),
-            "IPv4 mapped into IPv6"
-        );
-        for bad in ["10.0.0.0/33", "banan", "::1/129"] {
-            assert!(parse_ranges(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]
