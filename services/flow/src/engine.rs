@@ -809,6 +809,7 @@ impl Engine {
                             created_by: None,
                             parent_id: Some(id),
                             rerun_of: None,
+                            chain: execution.chain,
                         },
                     )
                     .await?;
@@ -1121,6 +1122,7 @@ impl Engine {
                                     created_by: None,
                                     parent_id: None,
                                     rerun_of: None,
+                                    chain: 0,
                                 },
                             )
                             .await?;
@@ -1333,6 +1335,10 @@ fn on_integration(base: &str, path: &str) -> Result<String, StepError> {
 
 /// How deep sub-workflows may nest: a top-level execution and this many levels below it.
 const MAX_NESTING: i32 = 8;
+
+/// How many executions may follow one another through flow's own events (one emits a signal,
+/// the signal starts the next): a start and this many after it.
+pub const MAX_CHAIN: i32 = 8;
 
 /// The largest part of an answer that is read (and kept as the step's output).
 const ANSWER_LIMIT: usize = 64 * 1024;

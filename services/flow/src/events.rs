@@ -11,9 +11,11 @@ use serde_json::{Map, Value, json};
 use tekup_events::consumer::{HandleError, Handler, Subscription};
 use tekup_events::{Event, catalog, kafka};
 use tekup_proto::flow::v1::{GdprAnswered, WebhookReceived};
+use uuid::Uuid;
 
 use crate::domain::definition::{Definition, Trigger};
 use crate::domain::expr;
+use crate::engine::MAX_CHAIN;
 use crate::store::executions::{self, NewExecution};
 use crate::store::{gdpr, workflows};
 
@@ -95,6 +97,16 @@ impl Handler for Triggers {
             } else {
                 ("event", event.event_type().to_owned())
             };
+            // flow's own events (a signal, a deal request, an execution's end) have the
+            // execution that caused them as their subject: what they start is one further
+            // along its chain, and past the limit nothing starts.
+            let emitter = (event.envelope.source == "flow")
+                .then(|| Uuid::parse_str(&event.envelope.subject).ok())
+                .flatten();
+            let chain = match emitter {
+                Some(id) => executions::chain_of(conn, id).await?.map_or(0, |c| c + 1),
+                None => 0,
+            };
             for workflow in workflows::triggered_by(conn, org_id, kind, &key).await? {
                 let Ok(definition) =
                     serde_json::from_value::<Definition>(workflow.definition.clone())
@@ -121,6 +133,18 @@ impl Handler for Triggers {
                         }
                     }
                 }
+                if chain > MAX_CHAIN
+                    && let Some(emitter) = emitter
+                {
+                    let message = format!(
+                        "{:?} was not started: {MAX_CHAIN} executions already followed each \
+                         other through flow's events (do workflows trigger each other in a circle?)",
+                        workflow.name
+                    );
+                    tracing::warn!(execution_id = %emitter, "{message}");
+                    executions::log(conn, org_id, emitter, None, "warn", &message, &about).await?;
+                    continue;
+                }
                 let started = executions::start(
                     conn,
                     NewExecution {
@@ -132,6 +156,7 @@ impl Handler for Triggers {
                         created_by: event.actor_id(),
                         parent_id: None,
                         rerun_of: None,
+                        chain,
                     },
                 )
                 .await?;

@@ -516,6 +516,69 @@ async fn steps_reach_no_internal_address_unless_its_range_is_allowed() {
 }
 
 #[tokio::test]
+async fn workflows_that_trigger_each_other_in_a_circle_stop_at_the_chain_limit() {
+    let world = World::new(58).await;
+    let ping = json!({"id": "ping", "type": "emit", "event": "tekup.flow.v1.SignalEmitted",
+                      "payload": {"name": "ping", "payload_json": "{}"}});
+    // "echo" answers every ping with a ping: without a limit it would run for ever.
+    world
+        .workflow(
+            "echo",
+            json!({"trigger": {"type": "event", "event": "tekup.flow.v1.SignalEmitted",
+                               "filter": "input.name == 'ping'"},
+                   "steps": [ping]}),
+        )
+        .await;
+    world
+        .workflow(
+            "start",
+            json!({"trigger": {"type": "manual"}, "steps": [ping]}),
+        )
+        .await;
+    world.run("start", json!({})).await;
+    // The start and eight echoes; the ninth is not started, and the eighth echo's log says why.
+    wait_until(
+        "the circle is stopped",
+        Duration::from_secs(90),
+        async || {
+            world
+                .count(
+                    "SELECT count(*) AS n FROM flow.execution_logs \
+                 WHERE level = 'warn' AND message LIKE '\"echo\" was not started: 8 executions%'",
+                )
+                .await
+                == 1
+        },
+    )
+    .await;
+    let echoes = "FROM flow.executions e JOIN flow.workflows w ON w.id = e.workflow_id \
+                  WHERE w.name = 'echo'";
+    assert_eq!(
+        world.count(&format!("SELECT count(*) AS n {echoes}")).await,
+        8
+    );
+    assert_eq!(
+        world
+            .count(&format!(
+                "SELECT count(DISTINCT e.chain) AS n {echoes} AND e.chain BETWEEN 1 AND 8"
+            ))
+            .await,
+        8,
+        "one echo at each step of the chain"
+    );
+    let last = world
+        .count(&format!(
+            "SELECT count(*) AS n {echoes} AND e.chain = 8 AND EXISTS \
+             (SELECT 1 FROM flow.execution_logs l WHERE l.execution_id = e.id AND l.level = 'warn')"
+        ))
+        .await;
+    assert_eq!(
+        last, 1,
+        "the refusal is logged on the execution that emitted"
+    );
+}
+
+#[tokio::test]
 async fn definitions_are_checked_and_only_administrators_change_them() {
     let world = World::new(55).await;
     let (_, viewer) = world

@@ -400,6 +400,7 @@ pub async fn run(
                 created_by: Some(principal.user_id),
                 parent_id: None,
                 rerun_of: None,
+                chain: 0,
             },
         )
         .await?;
@@ -648,6 +649,7 @@ pub async fn rerun(
                 created_by: Some(principal.user_id),
                 parent_id: None,
                 rerun_of: Some(original.id),
+                chain: 0,
             },
         )
         .await?

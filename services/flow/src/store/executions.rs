@@ -1,7 +1,7 @@
 //! Executions, their steps and logs, and per-workflow metrics.
 
 use chrono::{DateTime, Utc};
-use diesel::QueryableByName;
+use diesel::{OptionalExtension, QueryableByName};
 use diesel::result::Error;
 use diesel::sql_types::{BigInt, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -50,12 +50,15 @@ pub struct Execution {
     pub started_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     pub finished_at: Option<DateTime<Utc>>,
+    /// Executions before this one along flow's own events (see the `chain` column).
+    #[diesel(sql_type = Integer)]
+    pub chain: i32,
 }
 
 const COLUMNS: &str = "e.id, e.org_id, e.workflow_id, w.name AS workflow_name, \
     w.version AS workflow_version, e.status, e.trigger, e.input, e.outputs, e.step_index, \
     e.attempt, e.wake_at, e.waiting, e.parent_id, e.rerun_of, e.error, e.created_at, \
-    e.started_at, e.finished_at";
+    e.started_at, e.finished_at, e.chain";
 const FROM: &str = "flow.executions e JOIN flow.workflows w ON w.id = e.workflow_id";
 
 pub struct NewExecution<'a> {
@@ -68,6 +71,8 @@ pub struct NewExecution<'a> {
     pub created_by: Option<Uuid>,
     pub parent_id: Option<Uuid>,
     pub rerun_of: Option<Uuid>,
+    /// Executions before it along flow's own events.
+    pub chain: i32,
 }
 
 /// Starts an execution; `None` when its trigger (dedupe key) already started one.
@@ -82,7 +87,7 @@ pub async fn start(
     }
     let id: Option<Id> = diesel::sql_query(
         "INSERT INTO flow.executions (id, org_id, workflow_id, trigger, dedupe_key, input, \
-         created_by, parent_id, rerun_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         created_by, parent_id, rerun_of, chain) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (workflow_id, dedupe_key) DO NOTHING RETURNING id",
     )
     .bind::<SqlUuid, _>(Uuid::now_v7())
@@ -94,13 +99,10 @@ pub async fn start(
     .bind::<Nullable<SqlUuid>, _>(new.created_by)
     .bind::<Nullable<SqlUuid>, _>(new.parent_id)
     .bind::<Nullable<SqlUuid>, _>(new.rerun_of)
+    .bind::<Integer, _>(new.chain)
     .get_result(conn)
     .await
-    .map(Some)
-    .or_else(|e| match e {
-        Error::NotFound => Ok(None),
-        other => Err(other),
-    })?;
+    .optional()?;
     Ok(id.map(|i| i.id))
 }
 
@@ -383,6 +385,21 @@ pub struct LogLine {
     pub data: Value,
     #[diesel(sql_type = Timestamptz)]
     pub logged_at: DateTime<Utc>,
+}
+
+/// How far along its chain the execution `id` is; `None` when there is no such execution.
+pub async fn chain_of(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<i32>, Error> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Integer)]
+        chain: i32,
+    }
+    let row: Option<Row> = diesel::sql_query("SELECT chain FROM flow.executions WHERE id = $1")
+        .bind::<SqlUuid, _>(id)
+        .get_result(conn)
+        .await
+        .optional()?;
+    Ok(row.map(|r| r.chain))
 }
 
 pub async fn log(

@@ -1,0 +1,1 @@
+ALTER TABLE flow.executions DROP COLUMN chain;
