@@ -1,9 +1,9 @@
 //! Executions, their steps and logs, and per-workflow metrics.
 
 use chrono::{DateTime, Utc};
-use diesel::{OptionalExtension, QueryableByName};
 use diesel::result::Error;
 use diesel::sql_types::{BigInt, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel::{OptionalExtension, QueryableByName};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
