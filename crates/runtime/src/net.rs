@@ -41,10 +41,13 @@ pub fn parse_ranges(text: &str) -> Result<Vec<Cidr>, String> {
             let network: IpAddr = address
                 .parse()
                 .map_err(|_| format!("{range:?} is not an address range"))?;
+            if network.to_canonical() != network {
+                return Err(format!("{range:?}: write an IPv4 range as IPv4"));
+            }
             let max = if network.is_ipv4() { 32 } else { 128 };
-            let prefix = match prefix {
-                "" => max,
-                p => p
+            let prefix = match (range.contains('/'), prefix) {
+                (false, _) => max,
+                (true, p) => p
                     .parse::<u8>()
                     .ok()
                     .filter(|p| *p <= max)
@@ -62,15 +65,28 @@ pub fn parse_ranges(text: &str) -> Result<Vec<Cidr>, String> {
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip.to_canonical() {
         IpAddr::V4(v4) => internal_v4(v4),
-        IpAddr::V6(v6) => {
-            let segments = v6.segments();
-            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let [.., a, b, c, d] = v6.octets();
-                return internal_v4(Ipv4Addr::new(a, b, c, d));
-            }
-            internal_v6(v6)
-        }
+        IpAddr::V6(v6) => match carried_v4(v6) {
+            Some(v4) => internal_v4(v4),
+            None => internal_v6(v6),
+        },
     }
+}
+
+/// The IPv4 address an IPv6 one carries where it may lead to that IPv4 host: IPv4-compatible
+/// (`::a.b.c.d`, deprecated but still parsed), NAT64 (`64:ff9b::/96`) and 6to4 (`2002::/16`).
+fn carried_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let segments = ip.segments();
+    let [.., a, b, c, d] = ip.octets();
+    let compatible = segments[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback();
+    let nat64 = segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    if compatible || nat64 {
+        return Some(Ipv4Addr::new(a, b, c, d));
+    }
+    if segments[0] == 0x2002 {
+        let [_, _, a, b, c, d, ..] = ip.octets();
+        return Some(Ipv4Addr::new(a, b, c, d));
+    }
+    None
 }
 
 fn internal_v4(ip: Ipv4Addr) -> bool {
@@ -98,6 +114,8 @@ fn internal_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfe80 // link-local
         || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
         || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
+        || ip.segments()[..3] == [0x64, 0xff9b, 1] // local-use NAT64, to any IPv4 behind it
+        || first == 0x0100 && ip.segments()[1..4] == [0, 0, 0] // discard-only
 }
 
 #[cfg(test)]
@@ -120,7 +138,13 @@ mod tests {
             ranges[0].contains(ip("::ffff:10.1.2.3")),
             "IPv4 mapped into IPv6"
         );
-        for bad in ["10.0.0.0/33", "banan", "::1/129"] {
+        for bad in [
+            "10.0.0.0/33",
+            "banan",
+            "::1/129",
+            "10.0.0.0/",
+            "::ffff:10.0.0.0/104",
+        ] {
             assert!(parse_ranges(bad).is_err(), "{bad}");
         }
     }
@@ -146,6 +170,11 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "fd00::1",
             "fe80::1",
+            "::7f00:1",
+            "::a9fe:a9fe",
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "64:ff9b:1::a00:1",
         ] {
             assert!(is_internal(ip(internal)), "{internal}");
         }
@@ -158,6 +187,7 @@ mod tests {
             "2a00:1450:4001::200e",
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
+            "2002:808:808::1",
         ] {
             assert!(!is_internal(ip(public)), "{public}");
         }

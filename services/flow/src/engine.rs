@@ -163,6 +163,8 @@ impl Engine {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_millis(config.http_timeout_ms))
                 .redirect(reqwest::redirect::Policy::none())
+                // A proxy would resolve the step's host itself, out of the resolver's sight.
+                .no_proxy()
                 .dns_resolver(Arc::new(reach.clone()))
                 .build()?,
             reach,
@@ -1296,8 +1298,9 @@ impl Engine {
     /// The url a step sends to, if it may: an address host is judged here, a name when it is
     /// resolved ([`Reach`]).
     fn target(&self, url: &str) -> Result<reqwest::Url, StepError> {
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| StepError::permanent("http_4xx", format!("{url:?}: {e}")))?;
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            StepError::permanent("http_4xx", format!("the step's url is not valid: {e}"))
+        })?;
         self.reach
             .check(&parsed)
             .map_err(|e| StepError::permanent("address", e.to_string()))?;

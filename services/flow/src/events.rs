@@ -104,7 +104,9 @@ impl Handler for Triggers {
                 .then(|| Uuid::parse_str(&event.envelope.subject).ok())
                 .flatten();
             let chain = match emitter {
-                Some(id) => executions::chain_of(conn, id).await?.map_or(0, |c| c + 1),
+                Some(id) => executions::chain_of(conn, org_id, id)
+                    .await?
+                    .map_or(0, |c| c + 1),
                 None => 0,
             };
             for workflow in workflows::triggered_by(conn, org_id, kind, &key).await? {

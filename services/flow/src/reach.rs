@@ -78,11 +78,9 @@ impl Resolve for Reach {
                 .copied()
                 .filter(|a| reach.permits(a.ip()))
                 .collect();
-            if permitted.is_empty()
-                && let Some(first) = all.first()
-            {
-                return Err(Box::new(Refused(format!("{host} ({})", first.ip())))
-                    as Box<dyn std::error::Error + Send + Sync>);
+            // Which internal address a name has is not told: it would map the network.
+            if permitted.is_empty() && !all.is_empty() {
+                return Err(Box::new(Refused(host)) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(permitted.into_iter()) as Addrs)
         })

@@ -387,18 +387,24 @@ pub struct LogLine {
     pub logged_at: DateTime<Utc>,
 }
 
-/// How far along its chain the execution `id` is; `None` when there is no such execution.
-pub async fn chain_of(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<i32>, Error> {
+/// How far along its chain the execution `id` of `org_id` is; `None` when there is none.
+pub async fn chain_of(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    id: Uuid,
+) -> Result<Option<i32>, Error> {
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = Integer)]
         chain: i32,
     }
-    let row: Option<Row> = diesel::sql_query("SELECT chain FROM flow.executions WHERE id = $1")
-        .bind::<SqlUuid, _>(id)
-        .get_result(conn)
-        .await
-        .optional()?;
+    let row: Option<Row> =
+        diesel::sql_query("SELECT chain FROM flow.executions WHERE org_id = $1 AND id = $2")
+            .bind::<SqlUuid, _>(org_id)
+            .bind::<SqlUuid, _>(id)
+            .get_result(conn)
+            .await
+            .optional()?;
     Ok(row.map(|r| r.chain))
 }
 

@@ -1,0 +1,2 @@
+-- A validated check stays valid; nothing to undo.
+SELECT 1;
