@@ -16,6 +16,8 @@ use tekup_testkit::receiver::{Receiver, Reply};
 use tekup_testkit::{TestApp, TestDb, spawn_app_on, wait_until};
 
 const CVR: &str = "13585628";
+/// An address that contains the erased person's (`mette.hansen@kunde.dk`) but is another's.
+const LOOKALIKE: &str = "anne.mette.hansen@kunde.dk";
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 fn flow_settings(jwks: &str) -> Vec<(&'static str, String)> {
@@ -347,6 +349,30 @@ async fn a_gdpr_erasure_reaches_every_service_and_each_confirms() {
         201,
     )
     .await;
+    // Mail to the person is theirs as much as mail from them.
+    expect(
+        &crm,
+        Method::POST,
+        &format!("/v1/companies/{CVR}/emails"),
+        &admin,
+        Some(
+            json!({"direction": "outbound", "subject": "Tilbud", "body": "Hermed vores tilbud.",
+                    "from": "salg@rendetalje.dk", "to": [person]}),
+        ),
+        201,
+    )
+    .await;
+    // Someone else whose address contains the person's: not the person.
+    expect(
+        &crm,
+        Method::POST,
+        &format!("/v1/companies/{CVR}/activities"),
+        &admin,
+        Some(json!({"kind": "note", "subject": "Opkald fra Anne",
+                    "body": format!("Anne ({LOOKALIKE}) ringede om vinduespudsning")})),
+        201,
+    )
+    .await;
     fake.add_contact("Mette Hansen", CVR, person);
     fake.add_contact("Jens Jensen", CVR, other);
     let (status, body) = call(
@@ -388,15 +414,22 @@ async fn a_gdpr_erasure_reaches_every_service_and_each_confirms() {
     let lower = person.to_lowercase();
     let mentions = move |table: &str, column: &str| {
         format!(
-            "SELECT count(*) AS n FROM {table} WHERE strpos(lower({column}::text), '{lower}') > 0"
+            "SELECT count(*) AS n FROM {table} \
+             WHERE strpos(replace(lower({column}::text), '{LOOKALIKE}', ''), '{lower}') > 0"
         )
     };
+    let lookalike = format!(
+        "SELECT count(*) AS n FROM vault.documents d JOIN vault.document_versions v \
+         ON v.document_id = d.id AND v.version = d.version \
+         WHERE strpos(v.raw_content, '{LOOKALIKE}') > 0"
+    );
     wait_until(
         "the person everywhere",
         Duration::from_secs(60),
         async || {
             count(mentions("billy.cached_customers", "email")).await == 1
-                && count(mentions("vault.document_versions", "raw_content")).await == 1
+                && count(mentions("vault.document_versions", "raw_content")).await == 2
+                && count(lookalike.clone()).await == 1
                 && count(mentions("flow.executions", "outputs")).await == 1
         },
     )
@@ -483,7 +516,8 @@ async fn a_gdpr_erasure_reaches_every_service_and_each_confirms() {
         answer(&done, "billy")["counts"]["billy.cached_customers"],
         1
     );
-    assert_eq!(answer(&done, "vault")["counts"]["vault.documents"], 1);
+    assert_eq!(answer(&done, "vault")["counts"]["vault.documents"], 2);
+    assert_eq!(answer(&done, "crm")["counts"]["crm.emails"], 1);
     assert!(
         answer(&done, "flow")["counts"]["flow.executions"]
             .as_u64()
@@ -494,6 +528,10 @@ async fn a_gdpr_erasure_reaches_every_service_and_each_confirms() {
     // Gone or anonymised everywhere; the other person untouched.
     for (table, column) in [
         ("crm.contacts", "email"),
+        (
+            "crm.emails",
+            "array_to_string(to_addresses, ' ') || ' ' || from_address",
+        ),
         ("renos.leads", "email"),
         ("renos.leads", "name || message"),
         ("billy.cached_customers", "email"),
@@ -508,6 +546,11 @@ async fn a_gdpr_erasure_reaches_every_service_and_each_confirms() {
             "{table}.{column} still mentions the person"
         );
     }
+    assert_eq!(
+        count(lookalike).await,
+        1,
+        "vault keeps the note about {LOOKALIKE}"
+    );
     let leads =
         count("SELECT count(*) AS n FROM renos.leads WHERE name = 'Slettet (GDPR)'".into()).await;
     assert_eq!(leads, 1, "the lead is kept, anonymised");

@@ -91,7 +91,10 @@ pub const GDPR: &[Part] = &[
     },
     Part {
         table: "crm.emails",
-        by_email: Some("lower(from_address) = lower($2)"),
+        // Mail from the person and mail to them.
+        by_email: Some(
+            "lower(from_address) = lower($2) OR EXISTS (SELECT 1 FROM unnest(to_addresses) AS a WHERE lower(a) = lower($2))",
+        ),
         by_cvr: Some("cvr = $2"),
         erase: Erase::Delete,
     },

@@ -263,8 +263,10 @@ impl ServiceApp for Vault {
 /// Where vault keeps personal data, for flow's data-subject requests (erasure and export).
 pub const GDPR: &[Part] = &[Part {
     table: "vault.documents",
+    // The address as a whole, not inside another one (`ole@firma.dk` is not `nicole@firma.dk`):
+    // no address character before it, none after it but a sentence's full stop.
     by_email: Some(
-        "lower(contact_email) = lower($2) OR id IN (SELECT document_id FROM vault.document_versions WHERE strpos(lower(raw_content), lower($2)) > 0)",
+        r"lower(contact_email) = lower($2) OR id IN (SELECT document_id FROM vault.document_versions WHERE strpos(lower(raw_content), lower($2)) > 0 AND lower(raw_content) ~ ('(?<![[:alnum:]._%+-])' || regexp_replace(lower($2), '([^[:alnum:]])', '\\\1', 'g') || '(?![[:alnum:]_-]|\.[[:alnum:]])'))",
     ),
     by_cvr: Some("cvr = $2"),
     erase: Erase::Delete,
