@@ -162,12 +162,20 @@ impl Handler for Items {
                 documents::delete_item(conn, org_id, source, repository, &path).await?;
                 return Ok(());
             }
-            let Some(item) = item(event)? else {
+            let Some(mut item) = item(event)? else {
                 return Ok(());
             };
+            // vault's documents are a company's. An item tied to none (a private customer's
+            // chat, a thread not yet linked) is not one, or no longer is one: nothing to keep.
+            if !company_cvr(&item.cvr) {
+                documents::delete_item(conn, item.org_id, item.source, item.repository, &item.path)
+                    .await?;
+                return Ok(());
+            }
             if item.content.trim().is_empty() {
                 return Ok(());
             }
+            item.name = title(&item.name, item.kind);
             let stored = documents::put(
                 conn,
                 documents::NewVersion {
@@ -206,6 +214,11 @@ impl Handler for Items {
                 Err(diesel::result::Error::QueryBuilderError(msg)) => {
                     Err(HandleError::permanent(msg))
                 }
+                // What the table refuses now it refuses on every retry.
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::CheckViolation,
+                    info,
+                )) => Err(HandleError::permanent(info.message().to_owned())),
                 Err(err) => Err(err.into()),
             }
         })
@@ -228,9 +241,31 @@ fn transcript(messages: &[Message]) -> String {
         .join("\n")
 }
 
+/// An address as the documents keep it: something before and after an `@`, else none.
 fn optional(email: &str) -> Option<String> {
     let email = email.trim().to_lowercase();
-    (!email.is_empty()).then_some(email)
+    email
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+        .then_some(email)
+}
+
+/// A CVR as the documents keep it: eight digits, the first not 0.
+fn company_cvr(cvr: &str) -> bool {
+    cvr.len() == 8 && cvr.bytes().all(|b| b.is_ascii_digit()) && !cvr.starts_with('0')
+}
+
+/// A document's name: the item's, trimmed and cut to 300 characters, or one for its kind when
+/// it has none (a mail without a subject).
+fn title(name: &str, kind: &str) -> String {
+    let name = name.trim();
+    if name.is_empty() {
+        return match kind {
+            "email_thread" | "email" => "(no subject)".to_owned(),
+            other => format!("({other})"),
+        };
+    }
+    name.chars().take(300).collect()
 }
 
 /// The item an event carries, when it carries one vault indexes.
@@ -324,4 +359,24 @@ fn deletion(event: &Event) -> Result<Option<Deleted>, HandleError> {
         return Ok(Some((org, "renos", "email_thread", d.thread_id)));
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_fitted_to_what_a_document_keeps() {
+        assert!(company_cvr("13585628"));
+        for not in ["", "0358562", "03585628", "1358562x", "135856281"] {
+            assert!(!company_cvr(not), "{not:?}");
+        }
+        assert_eq!(title("  ", "email_thread"), "(no subject)");
+        assert_eq!(title("  Tilbud ", "email_thread"), "Tilbud");
+        assert_eq!(title(&"æ".repeat(400), "conversation").chars().count(), 300);
+        assert_eq!(optional(" Ole@Firma.dk "), Some("ole@firma.dk".to_owned()));
+        for not in ["", "ole", "@firma.dk", "ole@"] {
+            assert_eq!(optional(not), None, "{not:?}");
+        }
+    }
 }

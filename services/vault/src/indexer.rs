@@ -111,10 +111,15 @@ impl Indexer {
         let result = conn
             .transaction::<_, IndexError, _>(async |conn| {
                 tenancy::enter(conn, &Context::System).await?;
+                // The document is locked with its queue entry, and skipped while either is held:
+                // writers (a new version, a delete, an erasure) lock the document first and the
+                // queue entry after it, so an indexer that held the entry and then waited for
+                // the document would deadlock with them.
                 let queued: Option<Queued> = diesel::sql_query(
-                    "SELECT document_id, attempts FROM vault.index_queue \
-                     WHERE space_id = $1 AND not_before <= now() \
-                     ORDER BY not_before LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    "SELECT q.document_id, q.attempts FROM vault.index_queue q \
+                     JOIN vault.documents d ON d.id = q.document_id \
+                     WHERE q.space_id = $1 AND q.not_before <= now() \
+                     ORDER BY q.not_before LIMIT 1 FOR UPDATE OF q, d SKIP LOCKED",
                 )
                 .bind::<SmallInt, _>(self.space.id)
                 .get_result(conn)
