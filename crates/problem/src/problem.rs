@@ -233,6 +233,18 @@ impl From<DbError> for Problem {
                         "holds a value too large or too long to be stored",
                     )])
                 }
+                // Row Level Security refused a write the handler let through (a row of a
+                // company out of the user's reach): answered as what the user may not see.
+                _ if info
+                    .message()
+                    .contains("violates row-level security policy") =>
+                {
+                    tracing::warn!(
+                        error = info.message(),
+                        "a write refused by row level security"
+                    );
+                    Problem::not_found("No such resource.")
+                }
                 _ => Problem::internal(&info.message()),
             },
             other => Problem::internal(&other),
@@ -323,6 +335,14 @@ mod tests {
             Box::new("relation \"x\" does not exist".to_owned()),
         )));
         assert_eq!(other.status, 500);
+        let refused = Problem::from(DbError::Query(DatabaseError(
+            Unknown,
+            Box::new(
+                "new row violates row-level security policy (USING expression) for table \"customers\""
+                    .to_owned(),
+            ),
+        )));
+        assert_eq!(refused.status, 404, "what RLS hides is not found");
     }
 
     #[actix_web::test]

@@ -828,6 +828,150 @@ async fn interactions_are_found_by_danish_and_english_words_and_by_metadata() {
 }
 
 #[tokio::test]
+async fn what_is_recorded_about_a_customer_follows_its_company_and_its_grants() {
+    const OTHER: &str = "25313763";
+    let world = World::new().await;
+    let org = world
+        .operator("/v1/organizations", json!({"name": "Rendetalje ApS"}))
+        .await;
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
+    let (writer_id, writer) = world.user(&org, "writer@rendetalje.dk", "analyst").await;
+    let (reader_id, reader) = world.user(&org, "reader@rendetalje.dk", "analyst").await;
+    for (cvr, name) in [(CVR, "Kunde ApS"), (OTHER, "Anden Kunde ApS")] {
+        let (status, _) = world
+            .call(
+                &world.identity.shared,
+                Method::POST,
+                "/v1/companies",
+                &admin,
+                Some(json!({"cvr": cvr, "name": name})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    for (user, level) in [(writer_id, "write"), (reader_id, "read")] {
+        let (status, _) = world
+            .call(
+                &world.identity.shared,
+                Method::PUT,
+                &format!("/v1/companies/{CVR}/grants/{user}"),
+                &admin,
+                Some(json!({"access_level": level})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    wait_until("both grants in crm", Duration::from_secs(30), async || {
+        world.projected_grants().await == 2
+    })
+    .await;
+    let interaction = json!({"channel": "chat", "event_type": "message",
+                             "content": "Kan I komme på fredag?"});
+    let pattern = json!({"pattern_type": "weekly", "confidence": 0.7, "frequency": 4});
+    let (status, body) = world
+        .crm(
+            Method::PUT,
+            "/v1/customers/kunde-1",
+            &writer,
+            Some(json!({"cvr": CVR})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (path, body) in [("interactions", &interaction), ("patterns", &pattern)] {
+        let (status, answer) = world
+            .crm(
+                Method::POST,
+                &format!("/v1/customers/kunde-1/{path}"),
+                &writer,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+
+    // Read access reads, and records nothing (403, not a failure of the database's policy).
+    let (status, page) = world
+        .crm(
+            Method::GET,
+            "/v1/interactions?customer=kunde-1",
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    for (path, body) in [("interactions", &interaction), ("patterns", &pattern)] {
+        let (status, answer) = world
+            .crm(
+                Method::POST,
+                &format!("/v1/customers/kunde-1/{path}"),
+                &reader,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {answer}");
+    }
+    // Nor can it take the customer out of its company, even to one of no company.
+    let (status, _) = world
+        .crm(
+            Method::PUT,
+            "/v1/customers/kunde-1",
+            &reader,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A customer of a company out of the writer's reach is not the writer's to overwrite.
+    let (status, _) = world
+        .crm(
+            Method::PUT,
+            "/v1/customers/kunde-2",
+            &admin,
+            Some(json!({"cvr": OTHER})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, answer) = world
+        .crm(
+            Method::PUT,
+            "/v1/customers/kunde-2",
+            &writer,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+
+    // Moved to another company, the customer takes what was recorded about it along: the
+    // writer and the reader, granted only the first company, no longer read it.
+    let (status, _) = world
+        .crm(
+            Method::PUT,
+            "/v1/customers/kunde-1",
+            &admin,
+            Some(json!({"cvr": OTHER})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for token in [&writer, &reader] {
+        let (status, page) = world
+            .crm(Method::GET, "/v1/interactions", token, None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(page["items"], json!([]), "{page}");
+    }
+    let (_, page) = world
+        .crm(
+            Method::GET,
+            "/v1/interactions?customer=kunde-1",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(page["items"][0]["cvr"], OTHER, "{page}");
+}
+
+#[tokio::test]
 async fn every_insights_constraint_refuses_bad_input_with_422_and_changes_nothing() {
     let world = World::new().await;
     let org = world

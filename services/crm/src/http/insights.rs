@@ -135,12 +135,17 @@ pub async fn put_customer(
     object("metadata", &body.metadata, &mut errors);
     check(errors)?;
     let (customer, created) = in_context!(&pool, principal.context(), |conn| {
-        if let Some(cvr) = &cvr {
-            tekup_auth::require_access(conn, &principal, cvr, tekup_types::AccessLevel::Write)
-                .await?;
-        } else if principal.role == tekup_types::Role::Viewer {
-            return Err(Problem::forbidden("Viewers cannot change customers."));
+        // Both the company the customer belongs to now and the one it moves to must be the
+        // user's to change: a customer is not taken from a company the user only reads.
+        let existing = match insights::customer(conn, principal.org_id, external_id.trim()).await {
+            Ok(existing) => Some(existing),
+            Err(diesel::result::Error::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(existing) = &existing {
+            may_change(conn, &principal, existing.cvr.as_deref()).await?;
         }
+        may_change(conn, &principal, cvr.as_ref().map(Cvr::as_str)).await?;
         let fields = CustomerFields {
             cvr: cvr.as_ref().map(Cvr::as_str),
             email: email.as_deref(),
@@ -204,7 +209,46 @@ async fn customer_for(
 ) -> Result<Customer, Problem> {
     insights::customer(conn, principal.org_id, external_id)
         .await
-        .map_err(|_| Problem::not_found(format!("No customer {external_id}.")))
+        .map_err(|e| match e {
+            diesel::result::Error::NotFound => {
+                Problem::not_found(format!("No customer {external_id}."))
+            }
+            other => other.into(),
+        })
+}
+
+/// The customer `external_id`, when the principal may add to it (what is recorded about a
+/// customer is its company's: write access to it, or for a customer of no company, any role
+/// but viewer).
+async fn customer_to_change(
+    conn: &mut diesel_async::AsyncPgConnection,
+    principal: &Principal,
+    external_id: &str,
+) -> Result<Customer, Problem> {
+    let customer = customer_for(conn, principal, external_id).await?;
+    may_change(conn, principal, customer.cvr.as_deref()).await?;
+    Ok(customer)
+}
+
+/// Whether the principal may change what belongs to the company `cvr` (`None`: to the
+/// organization as a whole).
+async fn may_change(
+    conn: &mut diesel_async::AsyncPgConnection,
+    principal: &Principal,
+    cvr: Option<&str>,
+) -> Result<(), Problem> {
+    match cvr {
+        Some(cvr) => {
+            let cvr = Cvr::parse(cvr).map_err(|e| Problem::internal(&e))?;
+            tekup_auth::require_access(conn, principal, &cvr, tekup_types::AccessLevel::Write)
+                .await?;
+            Ok(())
+        }
+        None if principal.role == tekup_types::Role::Viewer => {
+            Err(Problem::forbidden("Viewers cannot change customers."))
+        }
+        None => Ok(()),
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -315,7 +359,7 @@ pub async fn record_interaction(
     object("metadata", &body.metadata, &mut errors);
     check(errors)?;
     let interaction = in_context!(&pool, principal.context(), |conn| {
-        let customer = customer_for(conn, &principal, &external_id).await?;
+        let customer = customer_to_change(conn, &principal, &external_id).await?;
         let new = NewInteraction {
             timestamp,
             channel: &body.channel,
@@ -479,7 +523,7 @@ pub async fn record_pattern(
     object("metadata", &body.metadata, &mut errors);
     check(errors)?;
     let pattern = in_context!(&pool, principal.context(), |conn| {
-        let customer = customer_for(conn, &principal, &external_id).await?;
+        let customer = customer_to_change(conn, &principal, &external_id).await?;
         let new = NewPattern {
             pattern_type: body.pattern_type.trim(),
             confidence: body.confidence,

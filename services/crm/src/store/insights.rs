@@ -87,6 +87,17 @@ pub async fn upsert_customer(
         .bind::<Jsonb, _>(fields.metadata)
         .get_result(conn)
         .await?;
+    // What was recorded about the customer goes with it to its company (whose grants then
+    // decide who reads it), in the same transaction.
+    for table in ["customer_interactions", "behavior_patterns"] {
+        diesel::sql_query(format!(
+            "UPDATE {table} SET cvr = $2 WHERE customer_id = $1 AND cvr IS DISTINCT FROM $2"
+        ))
+        .bind::<diesel::sql_types::Uuid, _>(row.customer.id)
+        .bind::<Nullable<Text>, _>(row.customer.cvr.as_deref())
+        .execute(conn)
+        .await?;
+    }
     Ok((row.customer, row.upserted.created))
 }
 
