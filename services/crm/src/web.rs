@@ -5,8 +5,9 @@
 //! cookie (`Secure` when configured): every page acts with the user's access token, so Row Level
 //! Security and the handlers' checks apply exactly as on the JSON API. An expired access token
 //! is renewed server-side with the refresh token; logout revokes it at shared. Every
-//! state-changing form carries a token bound to the session (derived from the refresh token,
-//! which never leaves the cookie), checked before anything changes.
+//! state-changing form carries a token bound to the session (derived from a random key made at
+//! sign-in, kept through renewals, which never leaves the cookie), checked before anything
+//! changes.
 
 mod admin;
 mod auth;
@@ -70,7 +71,12 @@ pub struct Upstream {
     shared: String,
     vault: String,
     secure: bool,
+    /// Recent renewals by the hash of the refresh token they replaced (see [`Upstream::refresh`]).
+    renewals: tokio::sync::Mutex<std::collections::HashMap<Vec<u8>, (std::time::Instant, Tokens)>>,
 }
+
+/// How long a renewal is handed to other requests that bring the same expired session.
+const RENEWAL_SHARED_FOR: Duration = Duration::from_secs(60);
 
 impl Upstream {
     pub fn new(config: &WebConfig) -> anyhow::Result<Self> {
@@ -81,6 +87,7 @@ impl Upstream {
             shared: config.shared_url.trim_end_matches('/').to_owned(),
             vault: config.vault_url.trim_end_matches('/').to_owned(),
             secure: config.secure_cookies,
+            renewals: tokio::sync::Mutex::default(),
         })
     }
 
@@ -104,12 +111,25 @@ impl Upstream {
         }
     }
 
-    async fn refresh(&self, refresh_token: &str) -> Option<Tokens> {
+    /// The session's tokens renewed, keeping its form key. A refresh token works once (its
+    /// reuse ends the login), so requests that come with the same expired session at once
+    /// (tabs restored together, a form sent twice) share one renewal: the first asks shared,
+    /// the others get its answer for a minute.
+    async fn refresh(&self, tokens: &Tokens) -> Option<Tokens> {
+        let mut renewals = self.renewals.lock().await;
+        renewals.retain(|_, (at, _)| at.elapsed() < RENEWAL_SHARED_FOR);
+        let old = Sha256::digest(tokens.refresh.as_bytes()).to_vec();
+        if let Some((_, renewed)) = renewals.get(&old) {
+            return Some(renewed.clone());
+        }
         let request = self
             .request(Api::Shared, reqwest::Method::POST, "/v1/auth/refresh", None)
-            .json(&serde_json::json!({ "refresh_token": refresh_token }));
+            .json(&serde_json::json!({ "refresh_token": tokens.refresh }));
         let (status, pair) = send(request).await.ok()?;
-        status.is_success().then(|| Tokens::from_pair(&pair))?
+        let mut renewed = status.is_success().then(|| Tokens::from_pair(&pair))??;
+        renewed.key.clone_from(&tokens.key);
+        renewals.insert(old, (std::time::Instant::now(), renewed.clone()));
+        Some(renewed)
     }
 }
 
@@ -135,20 +155,27 @@ async fn send(
     Ok((status, value))
 }
 
-/// What the session cookie holds: the user's token pair.
+/// What the session cookie holds: the user's token pair, and the login's form key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Tokens {
     #[serde(rename = "a")]
     access: String,
     #[serde(rename = "r")]
     refresh: String,
+    /// Random, made at sign-in and kept through renewals, so that a form opened before a
+    /// renewal is still this session's when it is sent after it. (Empty in cookies made before
+    /// it existed: their form token comes from the refresh token, as it did then.)
+    #[serde(rename = "k", default)]
+    key: String,
 }
 
 impl Tokens {
+    /// A new login's tokens, with a new form key.
     fn from_pair(pair: &serde_json::Value) -> Option<Self> {
         Some(Self {
             access: pair["access_token"].as_str()?.to_owned(),
             refresh: pair["refresh_token"].as_str()?.to_owned(),
+            key: uuid::Uuid::new_v4().simple().to_string(),
         })
     }
 
@@ -162,9 +189,14 @@ impl Tokens {
 
     /// The form token of this session: whoever can read it could already read the cookie.
     fn csrf(&self) -> String {
+        let secret = if self.key.is_empty() {
+            &self.refresh
+        } else {
+            &self.key
+        };
         let digest = Sha256::new()
             .chain_update(b"tekup-console-csrf\0")
-            .chain_update(self.refresh.as_bytes())
+            .chain_update(secret.as_bytes())
             .finalize();
         URL_SAFE_NO_PAD.encode(&digest[..18])
     }
@@ -250,7 +282,7 @@ impl FromRequest for Session {
                 Ok(claims) => (claims, tokens),
                 Err(AuthError::Expired) => {
                     let renewed = upstream
-                        .refresh(&tokens.refresh)
+                        .refresh(&tokens)
                         .await
                         .ok_or(WebError::SignIn { expired: true })?;
                     let claims = verifier
