@@ -132,6 +132,8 @@ pub async fn backup(
     pg_bin: Option<&Path>,
 ) -> anyhow::Result<Manifest> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    // Every customer's data is in there: the owner's alone.
+    private(out, 0o700)?;
     let mut conn = AsyncPgConnection::establish(admin_url)
         .await
         .context("connecting as the administrator")?;
@@ -147,12 +149,11 @@ pub async fn backup(
     for service in &services {
         let schema = service.schema();
         let file = out.join(format!("{schema}.dump"));
-        let child = Command::new(tool(pg_bin, "pg_dump"))
+        let child = connecting(Command::new(tool(pg_bin, "pg_dump")), admin_url)
             .arg("--format=custom")
             .arg(format!("--schema={schema}"))
             .arg(format!("--snapshot={}", snapshot.name))
             .arg(format!("--file={}", file.display()))
-            .arg(format!("--dbname={admin_url}"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -177,6 +178,7 @@ pub async fn backup(
     blocking.await??;
     conn.batch_execute("COMMIT").await?;
     for entry in schemas.values_mut() {
+        private(&out.join(&entry.file), 0o600)?;
         entry.sha256 = sha256(&out.join(&entry.file))?;
     }
     let database: Name = diesel::sql_query("SELECT current_database()::text AS name")
@@ -188,7 +190,63 @@ pub async fn backup(
         schemas,
     };
     std::fs::write(out.join(MANIFEST), serde_json::to_vec_pretty(&manifest)?)?;
+    private(&out.join(MANIFEST), 0o600)?;
     Ok(manifest)
+}
+
+fn private(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("making {} private", path.display()))
+}
+
+/// `command` (pg_dump, pg_restore) connecting to `url`, with the password in its environment
+/// (`PGPASSWORD`), not on its command line, where every user of the machine could read it.
+fn connecting(mut command: Command, url: &str) -> Command {
+    let (url, password) = without_password(url);
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    command.arg(format!("--dbname={url}"));
+    command
+}
+
+/// The url without its password, and the password (percent-decoded); a url that does not
+/// parse is given back as it is.
+fn without_password(url: &str) -> (String, Option<String>) {
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return (url.to_owned(), None);
+    };
+    let Some(password) = parsed.password().map(percent_decoded) else {
+        return (url.to_owned(), None);
+    };
+    if parsed.set_password(None).is_err() {
+        return (url.to_owned(), None);
+    }
+    (parsed.to_string(), Some(password))
+}
+
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn chrono_now() -> String {
@@ -246,10 +304,9 @@ pub async fn restore(
         conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
             .await?;
         let file = from.join(&manifest.schemas[schema].file);
-        let child = Command::new(tool(pg_bin, "pg_restore"))
+        let child = connecting(Command::new(tool(pg_bin, "pg_restore")), admin_url)
             .arg(format!("--jobs={}", jobs.max(1)))
             .arg("--exit-on-error")
-            .arg(format!("--dbname={admin_url}"))
             .arg(&file)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -290,4 +347,24 @@ pub async fn restore(
         }
     }
     Ok(restored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_leaves_the_url_for_the_environment() {
+        let (url, password) =
+            without_password("postgres://postgres:s%40cr%3At@127.0.0.1:5432/tekup");
+        assert_eq!(url, "postgres://postgres@127.0.0.1:5432/tekup");
+        assert_eq!(password.as_deref(), Some("s@cr:t"));
+        let (url, password) = without_password("postgres://postgres@127.0.0.1/tekup");
+        assert_eq!(
+            (url.as_str(), password),
+            ("postgres://postgres@127.0.0.1/tekup", None)
+        );
+        let (url, password) = without_password("host=/tmp dbname=tekup");
+        assert_eq!((url.as_str(), password), ("host=/tmp dbname=tekup", None));
+    }
 }

@@ -159,6 +159,16 @@ async fn backup_drop_restore_reads_back_identical() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["schemas"].as_object().unwrap().len(), 6);
+    // Every customer's data: readable by the owner alone.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+    }
     assert_eq!(manifest["schemas"]["crm"]["tables"]["contacts"]["rows"], 3);
     assert!(
         !manifest["schemas"]["flow"]["migration"]
