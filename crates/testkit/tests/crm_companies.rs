@@ -972,6 +972,132 @@ async fn what_is_recorded_about_a_customer_follows_its_company_and_its_grants() 
 }
 
 #[tokio::test]
+async fn a_record_names_only_contacts_and_deals_of_its_own_company() {
+    const OTHER: &str = "25313763";
+    let world = World::new().await;
+    let org = world
+        .operator("/v1/organizations", json!({"name": "Rendetalje ApS"}))
+        .await;
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
+    for (cvr, name) in [(CVR, "Kunde ApS"), (OTHER, "Anden Kunde ApS")] {
+        let (status, _) = world
+            .call(
+                &world.identity.shared,
+                Method::POST,
+                "/v1/companies",
+                &admin,
+                Some(json!({"cvr": cvr, "name": name})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        wait_until(
+            "the company's CRM record",
+            Duration::from_secs(30),
+            async || {
+                world
+                    .crm(Method::GET, &format!("/v1/companies/{cvr}"), &admin, None)
+                    .await
+                    .0
+                    == StatusCode::OK
+            },
+        )
+        .await;
+    }
+    let create = async |cvr: &str, what: &str, body: Value| {
+        let (status, created) = world
+            .crm(
+                Method::POST,
+                &format!("/v1/companies/{cvr}/{what}"),
+                &admin,
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created["id"].as_str().unwrap().to_owned()
+    };
+    let elsewhere = create(
+        OTHER,
+        "contacts",
+        json!({"first_name": "Lars", "last_name": "Berg"}),
+    )
+    .await;
+    let deal_elsewhere = create(
+        OTHER,
+        "deals",
+        json!({"title": "Vinduer", "value_ore": 100}),
+    )
+    .await;
+    let own = create(
+        CVR,
+        "contacts",
+        json!({"first_name": "Mette", "last_name": "Hansen"}),
+    )
+    .await;
+    let own_deal = create(CVR, "deals", json!({"title": "Kontor", "value_ore": 100})).await;
+    for (what, body, field) in [
+        (
+            "deals",
+            json!({"title": "x", "value_ore": 1, "contact_id": elsewhere}),
+            "contact_id",
+        ),
+        (
+            "activities",
+            json!({"kind": "note", "subject": "x", "body": "x", "contact_id": elsewhere}),
+            "contact_id",
+        ),
+        (
+            "activities",
+            json!({"kind": "note", "subject": "x", "body": "x", "deal_id": deal_elsewhere}),
+            "deal_id",
+        ),
+        (
+            "tasks",
+            json!({"title": "x", "deal_id": deal_elsewhere}),
+            "deal_id",
+        ),
+        (
+            "emails",
+            json!({"direction": "outbound", "subject": "x", "body": "x",
+                          "from": "salg@rendetalje.dk", "to": ["a@kunde.dk"], "contact_id": elsewhere}),
+            "contact_id",
+        ),
+    ] {
+        let (status, problem) = world
+            .crm(
+                Method::POST,
+                &format!("/v1/companies/{CVR}/{what}"),
+                &admin,
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{what}: {problem}"
+        );
+        assert_eq!(problem["errors"][0]["field"], field, "{what}: {problem}");
+    }
+    let (status, problem) = world
+        .crm(
+            Method::PATCH,
+            &format!("/v1/companies/{CVR}/deals/{own_deal}"),
+            &admin,
+            Some(json!({"contact_id": elsewhere})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    // The company's own are taken.
+    create(
+        CVR,
+        "activities",
+        json!({"kind": "note", "subject": "x", "body": "x",
+                                     "contact_id": own, "deal_id": own_deal}),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn every_insights_constraint_refuses_bad_input_with_422_and_changes_nothing() {
     let world = World::new().await;
     let org = world

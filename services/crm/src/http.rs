@@ -162,3 +162,57 @@ pub async fn company_exists(
         Err(error) => Err(error.into()),
     }
 }
+
+/// Refuses (422, naming the field) a contact or deal that is not one of the company's. Foreign
+/// keys do not pass through Row Level Security: without this, a deal, activity, task or e-mail
+/// could point at a contact or deal of another company, or of another organization.
+pub async fn of_this_company(
+    conn: &diesel_async::AsyncPgConnection,
+    org_id: uuid::Uuid,
+    cvr: &Cvr,
+    contact_id: Option<uuid::Uuid>,
+    deal_id: Option<uuid::Uuid>,
+) -> Result<(), Problem> {
+    use diesel::sql_types::{Bool, Nullable, Text, Uuid};
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = Bool)]
+        contact: bool,
+        #[diesel(sql_type = Bool)]
+        deal: bool,
+    }
+    if contact_id.is_none() && deal_id.is_none() {
+        return Ok(());
+    }
+    let found: Found = diesel::sql_query(
+        "SELECT ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM contacts \
+                 WHERE org_id = $1 AND cvr = $2 AND id = $3)) AS contact, \
+                ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM deals \
+                 WHERE org_id = $1 AND cvr = $2 AND id = $4)) AS deal",
+    )
+    .bind::<Uuid, _>(org_id)
+    .bind::<Text, _>(cvr.as_str())
+    .bind::<Nullable<Uuid>, _>(contact_id)
+    .bind::<Nullable<Uuid>, _>(deal_id)
+    .get_result(&mut { conn })
+    .await?;
+    let mut errors = Vec::new();
+    if !found.contact {
+        errors.push(tekup_runtime::problem::FieldError::new(
+            "contact_id",
+            "is no contact of this company",
+        ));
+    }
+    if !found.deal {
+        errors.push(tekup_runtime::problem::FieldError::new(
+            "deal_id",
+            "is no deal of this company",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Problem::validation(errors))
+    }
+}

@@ -110,6 +110,7 @@ pub(crate) async fn record_checked(
     check(errors)?;
     in_company!(pool, principal, &cvr, AccessLevel::Write, |conn| {
         company_exists(conn, principal.org_id, &cvr).await?;
+        super::of_this_company(conn, principal.org_id, &cvr, body.contact_id, body.deal_id).await?;
         let new = NewActivity {
             kind: &body.kind,
             subject: &subject,
@@ -258,6 +259,7 @@ pub(crate) async fn add_task_checked(
     check(errors)?;
     in_company!(pool, principal, &cvr, AccessLevel::Write, |conn| {
         company_exists(conn, principal.org_id, &cvr).await?;
+        super::of_this_company(conn, principal.org_id, &cvr, None, body.deal_id).await?;
         let new = NewTask {
             title: &title,
             due_date: body.due_date,

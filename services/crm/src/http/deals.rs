@@ -190,6 +190,7 @@ pub async fn create(
                 .cloned()
                 .ok_or_else(|| Problem::internal(&"a pipeline without an open stage"))?,
         };
+        super::of_this_company(conn, principal.org_id, &cvr, body.contact_id, None).await?;
         let fields = Fields {
             title: Some(title),
             value_ore: Some(body.value_ore),
@@ -313,6 +314,14 @@ pub(crate) async fn update_checked(
             .as_deref()
             .map(|key| stage_of(&stages, key))
             .transpose()?;
+        super::of_this_company(
+            conn,
+            principal.org_id,
+            &cvr,
+            body.contact_id.flatten(),
+            None,
+        )
+        .await?;
         let fields = Fields {
             title,
             value_ore: body.value_ore,

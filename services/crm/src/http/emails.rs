@@ -97,6 +97,7 @@ pub async fn log(
     let sent_at = body.sent_at.unwrap_or_else(Utc::now);
     let email = in_company!(&pool, &principal, &cvr, AccessLevel::Write, |conn| {
         company_exists(conn, principal.org_id, &cvr).await?;
+        super::of_this_company(conn, principal.org_id, &cvr, body.contact_id, None).await?;
         let new = NewEmail {
             direction: &body.direction,
             subject: &body.subject,
