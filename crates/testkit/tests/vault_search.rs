@@ -309,6 +309,22 @@ async fn versions_uploads_and_bad_input() {
         response.headers()["content-type"],
         "application/problem+json"
     );
+    // A body of many small parts is not read on.
+    let form = (0..20).fold(reqwest::multipart::Form::new(), |form, i| {
+        form.text(format!("x{i}"), "y")
+    });
+    let response = world
+        .vault
+        .client
+        .post(world.vault.at(&path))
+        .bearer_auth(&admin)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "body", "{problem}");
     for (body, status, field) in [
         (json!({"name": " ", "content": "x"}), 422, "name"),
         (json!({"name": "tom", "content": "  "}), 422, "content"),

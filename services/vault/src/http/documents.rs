@@ -194,7 +194,19 @@ async fn read_multipart(mut multipart: Multipart, max_bytes: usize) -> Result<Up
     };
     let mut file = None;
     let mut errors = Vec::new();
+    // An upload has four fields: the body is not read on past a few more, nor past the file's
+    // limit and room for the other fields.
+    let mut parts = 0;
+    let mut total = 0;
+    let most = max_bytes + 64 * 1024;
     while let Some(field) = multipart.next().await {
+        parts += 1;
+        if parts > 8 {
+            return Err(Problem::validation(vec![FieldError::new(
+                "body",
+                "has more than 8 parts; an upload has file, name, category_id and occurred_at",
+            )]));
+        }
         let mut field =
             field.map_err(|err| Problem::bad_request(format!("Invalid multipart body: {err}")))?;
         let name = field.name().unwrap_or_default().to_owned();
@@ -208,6 +220,10 @@ async fn read_multipart(mut multipart: Multipart, max_bytes: usize) -> Result<Up
         while let Some(chunk) = field.next().await {
             let chunk = chunk
                 .map_err(|err| Problem::bad_request(format!("Invalid multipart body: {err}")))?;
+            total += chunk.len();
+            if total > most {
+                return Err(too_large(max_bytes));
+            }
             if bytes.len() + chunk.len() > limit {
                 return Err(if name == "file" {
                     too_large(max_bytes)

@@ -114,6 +114,10 @@ struct Current {
     name: String,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     category_id: Option<Uuid>,
+}
+
+#[derive(QueryableByName)]
+struct Sha {
     #[diesel(sql_type = Text)]
     sha256: String,
 }
@@ -155,12 +159,13 @@ pub async fn put(
     let (id, version, outcome) = match created {
         Some(id) => (id, 1, Outcome::Created),
         None => {
+            // The document alone is locked. Joined to its version, a writer that waited for
+            // another's new version would re-check the locked row (now one version on) against
+            // the version row it read before waiting, and find nothing.
             let current: Current = diesel::sql_query(
-                "SELECT d.id, d.cvr, d.version, d.name, d.category_id, v.sha256 \
-                 FROM vault.documents d JOIN vault.document_versions v \
-                   ON v.document_id = d.id AND v.version = d.version \
+                "SELECT d.id, d.cvr, d.version, d.name, d.category_id FROM vault.documents d \
                  WHERE d.org_id = $1 AND d.source = $2 AND d.repository = $3 AND d.path = $4 \
-                 FOR UPDATE OF d",
+                 FOR UPDATE",
             )
             .bind::<SqlUuid, _>(new.org_id)
             .bind::<Text, _>(new.source)
@@ -171,7 +176,14 @@ pub async fn put(
             if current.cvr != new.cvr {
                 return Err(Error::QueryBuilderError(OTHER_COMPANY.into()));
             }
-            if current.sha256 == sha256
+            let latest: Sha = diesel::sql_query(
+                "SELECT sha256 FROM vault.document_versions WHERE document_id = $1 AND version = $2",
+            )
+            .bind::<SqlUuid, _>(current.id)
+            .bind::<Integer, _>(current.version)
+            .get_result(conn)
+            .await?;
+            if latest.sha256 == sha256
                 && current.name == new.name
                 && (new.category_id.is_none() || current.category_id == new.category_id)
             {
@@ -332,16 +344,16 @@ pub async fn delete_item(
     source: &str,
     repository: &str,
     path: &str,
-) -> Result<usize, Error> {
-    diesel::sql_query(
+) -> Result<Vec<Document>, Error> {
+    diesel::sql_query(format!(
         "DELETE FROM vault.documents WHERE org_id = $1 AND source = $2 AND repository = $3 \
-         AND path = $4",
-    )
+         AND path = $4 RETURNING {DOCUMENT}"
+    ))
     .bind::<SqlUuid, _>(org_id)
     .bind::<Text, _>(source)
     .bind::<Text, _>(repository)
     .bind::<Text, _>(path)
-    .execute(conn)
+    .load(conn)
     .await
 }
 
