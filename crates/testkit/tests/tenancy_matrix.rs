@@ -181,6 +181,7 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
         (Service::Flow, "metrics"),
         (Service::Flow, "gdpr_answers"),
         (Service::Billy, "erased_subjects"),
+        (Service::Vault, "erased_subjects"),
         (
             Service::Billy,
             "invoice_pushes WHERE status = 'synced' AND org_id",
@@ -318,6 +319,7 @@ async fn no_tenant_table_of_any_service_lets_one_organization_reach_another() {
         "vault.document_versions",
         "vault.chunks",
         "vault.embeddings",
+        "vault.erased_subjects",
         "vault.document_categories",
         "vault.sync_status",
         "renos.customers",

@@ -159,7 +159,7 @@ impl Handler for Items {
         Box::pin(async move {
             if let Some(deleted) = deletion(event)? {
                 let (org_id, source, repository, path) = deleted;
-                documents::delete_item(conn, org_id, source, repository, &path).await?;
+                forget(conn, org_id, source, repository, &path).await?;
                 return Ok(());
             }
             let Some(mut item) = item(event)? else {
@@ -168,11 +168,18 @@ impl Handler for Items {
             // vault's documents are a company's. An item tied to none (a private customer's
             // chat, a thread not yet linked) is not one, or no longer is one: nothing to keep.
             if !company_cvr(&item.cvr) {
-                documents::delete_item(conn, item.org_id, item.source, item.repository, &item.path)
-                    .await?;
+                forget(conn, item.org_id, item.source, item.repository, &item.path).await?;
                 return Ok(());
             }
             if item.content.trim().is_empty() {
+                return Ok(());
+            }
+            // An item about someone erased, published before the erasure and delivered after
+            // it, does not bring them back (the erasure takes the same lock).
+            if let Some(email) = &item.contact_email
+                && erased(conn, item.org_id, email).await?
+            {
+                forget(conn, item.org_id, item.source, item.repository, &item.path).await?;
                 return Ok(());
             }
             item.name = title(&item.name, item.kind);
@@ -239,6 +246,50 @@ fn transcript(messages: &[Message]) -> String {
         .map(|m| format!("{}: {}", m.author, m.text))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Deletes an item's document, if vault has one, and announces it (crm's timeline and similar
+/// items drop it).
+async fn forget(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    source: &str,
+    repository: &str,
+    path: &str,
+) -> Result<(), HandleError> {
+    for document in documents::delete_item(conn, org_id, source, repository, path).await? {
+        publish_deleted(conn, &document).await?;
+    }
+    Ok(())
+}
+
+/// Whether `email` belongs to someone erased in `org_id`, seen under the lock erasures take.
+async fn erased(
+    conn: &mut AsyncPgConnection,
+    org_id: Uuid,
+    email: &str,
+) -> Result<bool, HandleError> {
+    use diesel::sql_types::{Bool, Text, Uuid as SqlUuid};
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = Bool)]
+        erased: bool,
+    }
+    diesel::sql_query(tekup_events::gdpr::remembering_lock(crate::ERASED))
+        .bind::<SqlUuid, _>(org_id)
+        .execute(conn)
+        .await?;
+    let found: Found = diesel::sql_query(format!(
+        "SELECT EXISTS (SELECT 1 FROM {} WHERE org_id = $1 AND email_sha256 = \
+         encode(sha256(convert_to(lower(btrim($2)), 'UTF8')), 'hex')) AS erased",
+        crate::ERASED
+    ))
+    .bind::<SqlUuid, _>(org_id)
+    .bind::<Text, _>(email)
+    .get_result(conn)
+    .await?;
+    Ok(found.erased)
 }
 
 /// An address as the documents keep it: something before and after an `@`, else none.

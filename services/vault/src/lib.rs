@@ -255,10 +255,15 @@ impl ServiceApp for Vault {
             tekup_events::projection::access_grants(),
         ];
         subscriptions.extend(events::subscriptions());
-        subscriptions.push(tekup_events::gdpr::subscription("vault", GDPR));
+        subscriptions.push(tekup_events::gdpr::subscription_remembering(
+            "vault", GDPR, ERASED,
+        ));
         subscriptions
     }
 }
+
+/// Where vault remembers the people erased on a data-subject request (see [`events`]).
+pub const ERASED: &str = "vault.erased_subjects";
 
 /// Where vault keeps personal data, for flow's data-subject requests (erasure and export).
 pub const GDPR: &[Part] = &[Part {

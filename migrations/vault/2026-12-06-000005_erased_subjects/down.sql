@@ -1,0 +1,1 @@
+DROP TABLE vault.erased_subjects;
