@@ -76,6 +76,54 @@ impl World {
         self.call(&self.crm, method, path, token, body).await
     }
 
+    /// An organization, its administrator's token, and `companies` registered in shared and
+    /// present in crm.
+    async fn org_with(&self, companies: &[(&str, &str)]) -> (String, String) {
+        let org = self
+            .operator("/v1/organizations", json!({"name": "Rendetalje ApS"}))
+            .await;
+        let org = org["id"].as_str().unwrap().to_owned();
+        let (_, admin) = self.user(&org, "admin@rendetalje.dk", "admin").await;
+        for (cvr, name) in companies {
+            let (status, _) = self
+                .call(
+                    &self.identity.shared,
+                    Method::POST,
+                    "/v1/companies",
+                    &admin,
+                    Some(json!({"cvr": cvr, "name": name})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED);
+            wait_until(
+                "the company's CRM record",
+                Duration::from_secs(30),
+                async || {
+                    self.crm(Method::GET, &format!("/v1/companies/{cvr}"), &admin, None)
+                        .await
+                        .0
+                        == StatusCode::OK
+                },
+            )
+            .await;
+        }
+        (org, admin)
+    }
+
+    /// Grants `user` `level` on `cvr`.
+    async fn grant(&self, admin: &str, cvr: &str, user: Uuid, level: &str) {
+        let (status, _) = self
+            .call(
+                &self.identity.shared,
+                Method::PUT,
+                &format!("/v1/companies/{cvr}/grants/{user}"),
+                admin,
+                Some(json!({"access_level": level})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
     /// Grants projected into crm's schema.
     async fn projected_grants(&self) -> i64 {
         #[derive(QueryableByName)]
@@ -831,37 +879,13 @@ async fn interactions_are_found_by_danish_and_english_words_and_by_metadata() {
 async fn what_is_recorded_about_a_customer_follows_its_company_and_its_grants() {
     const OTHER: &str = "25313763";
     let world = World::new().await;
-    let org = world
-        .operator("/v1/organizations", json!({"name": "Rendetalje ApS"}))
+    let (org, admin) = world
+        .org_with(&[(CVR, "Kunde ApS"), (OTHER, "Anden Kunde ApS")])
         .await;
-    let org = org["id"].as_str().unwrap().to_owned();
-    let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
     let (writer_id, writer) = world.user(&org, "writer@rendetalje.dk", "analyst").await;
     let (reader_id, reader) = world.user(&org, "reader@rendetalje.dk", "analyst").await;
-    for (cvr, name) in [(CVR, "Kunde ApS"), (OTHER, "Anden Kunde ApS")] {
-        let (status, _) = world
-            .call(
-                &world.identity.shared,
-                Method::POST,
-                "/v1/companies",
-                &admin,
-                Some(json!({"cvr": cvr, "name": name})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-    }
-    for (user, level) in [(writer_id, "write"), (reader_id, "read")] {
-        let (status, _) = world
-            .call(
-                &world.identity.shared,
-                Method::PUT,
-                &format!("/v1/companies/{CVR}/grants/{user}"),
-                &admin,
-                Some(json!({"access_level": level})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK);
-    }
+    world.grant(&admin, CVR, writer_id, "write").await;
+    world.grant(&admin, CVR, reader_id, "read").await;
     wait_until("both grants in crm", Duration::from_secs(30), async || {
         world.projected_grants().await == 2
     })
@@ -975,35 +999,9 @@ async fn what_is_recorded_about_a_customer_follows_its_company_and_its_grants() 
 async fn a_record_names_only_contacts_and_deals_of_its_own_company() {
     const OTHER: &str = "25313763";
     let world = World::new().await;
-    let org = world
-        .operator("/v1/organizations", json!({"name": "Rendetalje ApS"}))
+    let (_, admin) = world
+        .org_with(&[(CVR, "Kunde ApS"), (OTHER, "Anden Kunde ApS")])
         .await;
-    let org = org["id"].as_str().unwrap().to_owned();
-    let (_, admin) = world.user(&org, "admin@rendetalje.dk", "admin").await;
-    for (cvr, name) in [(CVR, "Kunde ApS"), (OTHER, "Anden Kunde ApS")] {
-        let (status, _) = world
-            .call(
-                &world.identity.shared,
-                Method::POST,
-                "/v1/companies",
-                &admin,
-                Some(json!({"cvr": cvr, "name": name})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-        wait_until(
-            "the company's CRM record",
-            Duration::from_secs(30),
-            async || {
-                world
-                    .crm(Method::GET, &format!("/v1/companies/{cvr}"), &admin, None)
-                    .await
-                    .0
-                    == StatusCode::OK
-            },
-        )
-        .await;
-    }
     let create = async |cvr: &str, what: &str, body: Value| {
         let (status, created) = world
             .crm(
