@@ -241,6 +241,41 @@ pub fn remembering_lock(table: &str) -> String {
     format!("SELECT pg_advisory_xact_lock(hashtextextended('{table}:' || $1::text, 0))")
 }
 
+/// SQL for how an address (the SQL expression `email`) is remembered: the SHA-256 of it trimmed
+/// and lower-cased, in hex.
+pub fn subject_hash(email: &str) -> String {
+    format!("encode(sha256(convert_to(lower(btrim({email})), 'UTF8')), 'hex')")
+}
+
+/// Whether `email` belongs to someone erased in `org_id` and remembered in `table`, seen under
+/// the lock erasures take ([`remembering_lock`]): the rest of the caller's transaction cannot
+/// cross an erasure of them.
+pub async fn was_erased(
+    conn: &mut AsyncPgConnection,
+    table: &str,
+    org_id: Uuid,
+    email: &str,
+) -> Result<bool, diesel::result::Error> {
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        erased: bool,
+    }
+    diesel::sql_query(remembering_lock(table))
+        .bind::<SqlUuid, _>(org_id)
+        .execute(conn)
+        .await?;
+    let found: Found = diesel::sql_query(format!(
+        "SELECT EXISTS (SELECT 1 FROM {table} WHERE org_id = $1 AND email_sha256 = {}) AS erased",
+        subject_hash("$2")
+    ))
+    .bind::<SqlUuid, _>(org_id)
+    .bind::<Text, _>(email)
+    .get_result(conn)
+    .await?;
+    Ok(found.erased)
+}
+
 impl Handler for Answers {
     fn handle<'a>(
         &'a self,
@@ -264,9 +299,9 @@ impl Handler for Answers {
                 (self.remember, request.kind, &request.email)
             {
                 diesel::sql_query(format!(
-                    "INSERT INTO {table} (org_id, email_sha256) VALUES \
-                     ($1, encode(sha256(convert_to(lower(btrim($2)), 'UTF8')), 'hex')) \
-                     ON CONFLICT DO NOTHING"
+                    "INSERT INTO {table} (org_id, email_sha256) VALUES ($1, {}) \
+                     ON CONFLICT DO NOTHING",
+                    subject_hash("$2")
                 ))
                 .bind::<SqlUuid, _>(request.org_id)
                 .bind::<Text, _>(email)

@@ -318,21 +318,22 @@ pub async fn cache_customers(
         .filter(|(i, c)| last.get(c.billy_id) == Some(i))
         .map(|(_, c)| c)
         .collect();
-    let changed: Vec<Changed> = diesel::sql_query(
+    let changed: Vec<Changed> = diesel::sql_query(format!(
         "INSERT INTO billy.cached_customers (org_id, billy_id, name, cvr, email, content_hash, data) \
          SELECT $1, c.billy_id, c.name, c.cvr, c.email, c.hash, c.data \
            FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[]) \
                 AS c(billy_id, name, cvr, email, hash, data) \
           WHERE c.email IS NULL OR NOT EXISTS ( \
             SELECT 1 FROM billy.erased_subjects e WHERE e.org_id = $1 \
-            AND e.email_sha256 = encode(sha256(convert_to(lower(btrim(c.email)), 'UTF8')), 'hex')) \
+            AND e.email_sha256 = {}) \
          ON CONFLICT (org_id, billy_id) DO UPDATE SET name = EXCLUDED.name, cvr = EXCLUDED.cvr, \
            email = EXCLUDED.email, content_hash = EXCLUDED.content_hash, data = EXCLUDED.data, \
            synced_at = now() \
          WHERE cached_customers.content_hash <> EXCLUDED.content_hash \
             OR cached_customers.cvr IS DISTINCT FROM EXCLUDED.cvr \
          RETURNING billy_id",
-    )
+        tekup_events::gdpr::subject_hash("c.email")
+    ))
     .bind::<SqlUuid, _>(org_id)
     .bind::<Array<Text>, _>(unique.iter().map(|c| c.billy_id).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(unique.iter().map(|c| c.name).collect::<Vec<_>>())

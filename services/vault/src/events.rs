@@ -177,7 +177,7 @@ impl Handler for Items {
             // An item about someone erased, published before the erasure and delivered after
             // it, does not bring them back (the erasure takes the same lock).
             if let Some(email) = &item.contact_email
-                && erased(conn, item.org_id, email).await?
+                && tekup_events::gdpr::was_erased(conn, crate::ERASED, item.org_id, email).await?
             {
                 forget(conn, item.org_id, item.source, item.repository, &item.path).await?;
                 return Ok(());
@@ -261,35 +261,6 @@ async fn forget(
         publish_deleted(conn, &document).await?;
     }
     Ok(())
-}
-
-/// Whether `email` belongs to someone erased in `org_id`, seen under the lock erasures take.
-async fn erased(
-    conn: &mut AsyncPgConnection,
-    org_id: Uuid,
-    email: &str,
-) -> Result<bool, HandleError> {
-    use diesel::sql_types::{Bool, Text, Uuid as SqlUuid};
-    use diesel_async::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct Found {
-        #[diesel(sql_type = Bool)]
-        erased: bool,
-    }
-    diesel::sql_query(tekup_events::gdpr::remembering_lock(crate::ERASED))
-        .bind::<SqlUuid, _>(org_id)
-        .execute(conn)
-        .await?;
-    let found: Found = diesel::sql_query(format!(
-        "SELECT EXISTS (SELECT 1 FROM {} WHERE org_id = $1 AND email_sha256 = \
-         encode(sha256(convert_to(lower(btrim($2)), 'UTF8')), 'hex')) AS erased",
-        crate::ERASED
-    ))
-    .bind::<SqlUuid, _>(org_id)
-    .bind::<Text, _>(email)
-    .get_result(conn)
-    .await?;
-    Ok(found.erased)
 }
 
 /// An address as the documents keep it: something before and after an `@`, else none.
