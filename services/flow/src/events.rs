@@ -103,13 +103,15 @@ impl Handler for Triggers {
             let emitter = (event.envelope.source == "flow")
                 .then(|| Uuid::parse_str(&event.envelope.subject).ok())
                 .flatten();
+            // Looked up only when the event starts something.
+            let triggered = workflows::triggered_by(conn, org_id, kind, &key).await?;
             let chain = match emitter {
-                Some(id) => executions::chain_of(conn, org_id, id)
+                Some(id) if !triggered.is_empty() => executions::chain_of(conn, org_id, id)
                     .await?
                     .map_or(0, |c| c + 1),
-                None => 0,
+                _ => 0,
             };
-            for workflow in workflows::triggered_by(conn, org_id, kind, &key).await? {
+            for workflow in triggered {
                 let Ok(definition) =
                     serde_json::from_value::<Definition>(workflow.definition.clone())
                 else {
