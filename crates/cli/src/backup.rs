@@ -217,36 +217,17 @@ fn without_password(url: &str) -> (String, Option<String>) {
     let Ok(mut parsed) = reqwest::Url::parse(url) else {
         return (url.to_owned(), None);
     };
-    let Some(password) = parsed.password().map(percent_decoded) else {
+    let Some(password) = parsed.password().map(|p| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .into_owned()
+    }) else {
         return (url.to_owned(), None);
     };
     if parsed.set_password(None).is_err() {
         return (url.to_owned(), None);
     }
     (parsed.to_string(), Some(password))
-}
-
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn chrono_now() -> String {
