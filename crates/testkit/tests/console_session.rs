@@ -42,6 +42,22 @@ async fn sign_in(client: &reqwest::Client, crm: &TestApp) -> reqwest::Response {
         .unwrap()
 }
 
+/// The sign-out form, sent with `cookie` and the form token `csrf`.
+async fn log_out(
+    client: &reqwest::Client,
+    crm: &TestApp,
+    cookie: &str,
+    csrf: &str,
+) -> reqwest::Response {
+    client
+        .post(crm.at("/app/logout"))
+        .header(COOKIE, cookie)
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap()
+}
+
 fn csrf_in(html: &str) -> String {
     let at = html
         .find("name=\"csrf\"")
@@ -110,13 +126,7 @@ async fn a_form_outlives_a_renewal_and_parallel_renewals_keep_the_login() {
 
     // The form opened before the renewal is sent after another: still this session's.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let sent = client
-        .post(crm.at("/app/logout"))
-        .header(COOKIE, &renewed)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let sent = log_out(&client, &crm, &renewed, &csrf).await;
     assert_eq!(sent.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         sent.headers().get(LOCATION).and_then(|l| l.to_str().ok()),
@@ -125,12 +135,6 @@ async fn a_form_outlives_a_renewal_and_parallel_renewals_keep_the_login() {
     // A wrong form token is still refused.
     let login = sign_in(&client, &crm).await;
     let cookie = session_of(&login).unwrap();
-    let refused = client
-        .post(crm.at("/app/logout"))
-        .header(COOKIE, &cookie)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let refused = log_out(&client, &crm, &cookie, &csrf).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }

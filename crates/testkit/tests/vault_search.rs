@@ -265,6 +265,17 @@ async fn versions_uploads_and_bad_input() {
         "the replaced version is still searched: {carpet:?}"
     );
 
+    let upload = async |form: reqwest::multipart::Form| {
+        world
+            .vault
+            .client
+            .post(world.vault.at(&path))
+            .bearer_auth(&admin)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    };
     // Multipart upload of a file; its file name names it.
     let form = reqwest::multipart::Form::new().part(
         "file",
@@ -273,15 +284,7 @@ async fn versions_uploads_and_bad_input() {
             .mime_str("text/markdown")
             .unwrap(),
     );
-    let response = world
-        .vault
-        .client
-        .post(world.vault.at(&path))
-        .bearer_auth(&admin)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = upload(form).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let uploaded: Value = response.json().await.unwrap();
     assert_eq!(uploaded["name"], "kontrakt.md");
@@ -295,15 +298,7 @@ async fn versions_uploads_and_bad_input() {
             .mime_str("application/pdf")
             .unwrap(),
     );
-    let response = world
-        .vault
-        .client
-        .post(world.vault.at(&path))
-        .bearer_auth(&admin)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = upload(form).await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(
         response.headers()["content-type"],
@@ -313,15 +308,7 @@ async fn versions_uploads_and_bad_input() {
     let form = (0..20).fold(reqwest::multipart::Form::new(), |form, i| {
         form.text(format!("x{i}"), "y")
     });
-    let response = world
-        .vault
-        .client
-        .post(world.vault.at(&path))
-        .bearer_auth(&admin)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = upload(form).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["errors"][0]["field"], "body", "{problem}");
